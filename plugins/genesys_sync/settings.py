@@ -1,0 +1,50 @@
+"""Where the sync keeps its local state: one directory, ``$GENESYS_SYNC_HOME``.
+
+Everything a run writes (the Airflow home of the embedded setup, the state database, run
+reports, rejects, plans, the audit log) lives below it, so two values share nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = PROJECT_ROOT / "include"
+
+
+def sync_home() -> Path:
+    """The sync's home directory (created on first use)."""
+    home = Path(os.environ.get("GENESYS_SYNC_HOME") or PROJECT_ROOT / ".sync-home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def config_path() -> Path:
+    """The sync's config file: ``$GENESYS_SYNC_CONFIG`` or the shipped one."""
+    return Path(os.environ.get("GENESYS_SYNC_CONFIG") or INCLUDE_DIR / "config" / "sync.yaml")
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id made safe for a directory name (Airflow run ids contain ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
+
+
+def run_dir(run_id: str) -> Path:
+    """The directory of one run's artifacts: plan, batches, results, rejects, report."""
+    path = sync_home() / "runs" / safe_run_id(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def audit_log_path() -> Path:
+    """The append-only audit log (JSON Lines): ``$AUDIT_LOG_PATH`` or under the sync home."""
+    path = Path(os.environ.get("AUDIT_LOG_PATH") or sync_home() / "audit" / "audit.jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def state_url() -> str:
+    """SQLAlchemy URL of the state store: ``$GENESYS_SYNC_STATE_URL`` or SQLite in the home."""
+    return os.environ.get("GENESYS_SYNC_STATE_URL") or f"sqlite:///{sync_home() / 'state.db'}"
