@@ -56,6 +56,8 @@ class GateConfig:
     max_tenant_users: int = 50_000
     catalogue_roles: tuple[str, ...] = ()
     catalogue_divisions: tuple[str, ...] = ()
+    max_rejected_fraction: float = 0.10
+    data_docs: bool = True
 
     @property
     def suites_path(self) -> Path:

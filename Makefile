@@ -1,0 +1,55 @@
+# genesys-scim-sync: the project's command-line interface. `make help` lists the targets.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.9.30
+export GENESYS_SYNC_HOME ?= $(CURDIR)/.sync-home
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/dags$(if $(PYTHONPATH),:$(PYTHONPATH))
+CLI := $(PY) -m genesys_sync.cli
+EXPORT ?=
+CONF ?= {}
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test airflow sync sandbox lint format lock bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt scripts/check_install.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --python $(PY) -r requirements-dev.txt -c constraints.txt
+	$(PY) scripts/check_install.py constraints.txt
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the pinned dependencies
+
+demo: install  ## start the sandbox, sync the sample export through the DAG, print the summary
+	$(CLI) demo
+
+test: install  ## the whole test suite (what CI runs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+airflow: install  ## airflow standalone + the sandbox on 127.0.0.1 (UI on :8080)
+	$(CLI) standalone
+
+sync: install  ## one sync: make sync EXPORT=<path or URI> [CONF='{"dry_run": true}']
+	$(CLI) sync $(if $(EXPORT),--export "$(EXPORT)") --conf '$(CONF)'
+
+sandbox: install  ## run the Genesys Cloud sandbox in the foreground (port 8089)
+	$(PY) -m genesys_sandbox --port 8089 --data-file $(GENESYS_SYNC_HOME)/sandbox/users.json
+
+lint: install  ## ruff check + format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+lock: install  ## re-resolve requirements*.txt and rewrite constraints.txt
+	$(VENV)/bin/uv pip compile --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
+
+bench: install  ## benchmarks (gate speed and memory)
+	$(PY) benchmarks/bench_gate.py
+
+clean:  ## remove the local state (runs, audit log, Airflow home); keeps .venv
+	rm -rf $(GENESYS_SYNC_HOME)

@@ -1,0 +1,152 @@
+"""
+### genesys_user_sync
+
+Keeps Genesys Cloud's users in sync with the nightly HRIS export.
+
+1. **wait_for_export**: deferrable wait for the run's export (templated by the logical date).
+2. **validate**: Great Expectations gate. A dataset-level failure stops the run with no write;
+   bad rows are quarantined to the run's rejects file.
+3. **plan**: compare the export with Genesys; write the reviewable plan and the batch files.
+4. **apply_batch** / **link_managers**: fanned-out batch jobs, each deferred to the triggerer
+   (the SCIM calls run there, sharing one rate limiter per connection).
+5. **report**: run report, state, audit trail (runs whatever happened upstream).
+6. **notify_hris**: webhook to the HR system.
+7. **outcome**: fails the run when the gate blocked, the target stayed unreachable or too
+   many operations failed; per-user problems are reported, not fatal.
+
+Params: `dry_run`, `employee_ids`, `export`, `force`, `approve_deactivations`.
+Logic lives in `plugins/genesys_sync`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from genesys_sync.dag_support import export_location
+from genesys_sync.notifiers import SyncAlertNotifier
+from genesys_sync.operators.apply_batch import ApplyBatchOperator
+from genesys_sync.sensors.export import HrisExportSensor
+
+CONN_ID = "genesys_cloud"
+EXPORT = "{{ export_location(params.export, dag_run) }}"
+
+
+@dag(
+    dag_id="genesys_user_sync",
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["genesys", "scim", "hris"],
+    default_args={
+        "owner": "data-engineering",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": [SyncAlertNotifier()],
+    },
+    user_defined_macros={"export_location": export_location},
+    params={
+        "dry_run": Param(False, type="boolean", description="Plan only; write nothing."),
+        "employee_ids": Param(
+            [], type="array", description="Sync only these employees (never deactivates others)."
+        ),
+        "export": Param(
+            None, type=["null", "string"], description="Read this export instead of the usual one."
+        ),
+        "force": Param(
+            False, type="boolean",
+            description="Apply an export older than the newest applied one (backfills).",
+        ),
+        "approve_deactivations": Param(
+            False, type="boolean",
+            description="Apply deactivations/deletions above the safety threshold.",
+        ),
+    },
+)
+def genesys_user_sync():
+    wait = HrisExportSensor(
+        task_id="wait_for_export",
+        location=EXPORT,
+        wait_timeout=timedelta(hours=6),
+        poke_interval=60,
+    )
+
+    @task
+    def validate(location: str, **context) -> dict:
+        from genesys_sync.config import load_config
+        from genesys_sync.dag_support import run_date
+        from genesys_sync.hooks.genesys import GenesysScimHook
+        from genesys_sync.pipeline import validate_stage
+
+        return validate_stage(
+            context["run_id"], location, load_config(), GenesysScimHook(CONN_ID).get_scim_config(),
+            logical_date=run_date(context["dag_run"]),
+        )
+
+    @task
+    def plan(gate: dict, **context) -> list[str]:
+        from genesys_sync.config import load_config
+        from genesys_sync.dag_support import run_date
+        from genesys_sync.hooks.genesys import GenesysScimHook
+        from genesys_sync.pipeline import RunParams, plan_stage
+
+        planned = plan_stage(
+            context["run_id"], gate["accepted_path"], RunParams.from_mapping(context["params"]),
+            load_config(), GenesysScimHook(CONN_ID).get_scim_config(),
+            logical_date=run_date(context["dag_run"]),
+        )
+        return planned["phase1"]  # the first wave of batch jobs
+
+    @task(trigger_rule="none_failed")
+    def manager_links(**context) -> list[str]:
+        from genesys_sync.pipeline import link_batches
+
+        return link_batches(context["run_id"])
+
+    @task(trigger_rule="all_done", retries=0)
+    def report(**context) -> dict:
+        from genesys_sync.config import load_config
+        from genesys_sync.dag_support import run_date, started_at
+        from genesys_sync.pipeline import RunParams, finish_stage
+
+        return finish_stage(
+            context["run_id"], load_config(), started_at(context["dag_run"]),
+            logical_date=run_date(context["dag_run"]),
+            employee_ids=RunParams.from_mapping(context["params"]).employee_ids,
+        )
+
+    @task(trigger_rule="all_done")
+    def notify_hris(**context) -> None:
+        from genesys_sync import settings
+        from genesys_sync.hooks.webhook import WebhookHook
+        from genesys_sync.report import read_json
+        from genesys_sync.webhook import webhook_payload
+
+        path = settings.run_dir(context["run_id"]) / "report.json"
+        summary = read_json(path) if path.exists() else {"run_id": context["run_id"],
+                                                        "status": "failed"}
+        WebhookHook("hris_webhook").send(webhook_payload(summary))
+
+    @task(trigger_rule="all_done", retries=0)
+    def outcome(**context) -> dict:
+        from genesys_sync.pipeline import check_outcome
+
+        return check_outcome(context["run_id"])
+
+    gate = validate(EXPORT)
+    applied = ApplyBatchOperator.partial(task_id="apply_batch", conn_id=CONN_ID).expand(
+        batch_path=plan(gate)
+    )
+    links = manager_links()
+    linked = ApplyBatchOperator.partial(task_id="link_managers", conn_id=CONN_ID).expand(
+        batch_path=links
+    )
+    wait >> gate
+    applied >> links
+    linked >> report() >> notify_hris() >> outcome()
+
+
+genesys_user_sync()

@@ -1,0 +1,71 @@
+"""Genesys Cloud error bodies, and the exception that carries a Genesys 400 through scim2-server."""
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from scim2_models import InvalidValueException
+
+MAX_BODY_BYTES = 512_000
+"""Genesys Cloud refuses request bodies larger than this, with a 413."""
+
+GENESYS_CODES = {
+    400: "bad.request",
+    401: "bad.credentials",
+    403: "missing.permissions",
+    404: "not.found",
+    405: "method.not.allowed",
+    408: "request.timeout",
+    413: "request.entity.too.large",
+    415: "unsupported.media.type",
+    429: "too.many.requests",
+    500: "internal.server.error",
+    501: "not.implemented",
+    503: "service.unavailable",
+}
+
+RATE_LIMIT_KEY = "client.credentials.token.rate.per.minute"
+
+
+def genesys_error(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Iterable[dict[str, Any]] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return a Genesys error body: ``{message, code, status, contextId, details, errors}``."""
+    return {
+        "message": message,
+        "code": code or GENESYS_CODES.get(status, "error"),
+        "status": status,
+        "contextId": str(uuid.uuid4()),
+        "details": list(details),
+        "errors": [],
+        **extra,
+    }
+
+
+def rate_limit_error(limit: int) -> dict[str, Any]:
+    """Return the Genesys 429 body of the per-token rate limit."""
+    return genesys_error(
+        429,
+        f"Rate limit exceeded the maximum. [{limit}] requests for [60] seconds",
+        limit={"key": RATE_LIMIT_KEY, "namespace": "platform.api", "value": limit},
+    )
+
+
+class GenesysBadRequest(InvalidValueException):
+    """A request Genesys answers with a 400 Genesys body, such as an unknown role name.
+
+    It is a SCIM ``invalidValue`` error, so that scim2-server handles it as a client
+    error (bulk operations included); the application turns it into a Genesys body.
+    """
+
+    def __init__(
+        self, message: str, *, code: str = "bad.request", details: Iterable[dict[str, Any]] = ()
+    ) -> None:
+        super().__init__(detail=message)
+        self.code = code
+        self.details = list(details)

@@ -1,0 +1,228 @@
+"""Apply one batch of planned changes to a SCIM target, safely repeatable.
+
+Airflow may run a trigger twice, and a killed run is simply rerun, so every operation here is
+idempotent: a create whose user already exists (409) is resolved by looking the user up, a
+PATCH whose ETag is stale (the first attempt already wrote) is re-diffed against the current
+user, a DELETE of a missing user counts as done. Results carry ids, counts and attribute names,
+never attribute values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from genesys_sync.mapping import MANAGER_PATH, PATCH_OP, canonical, current_attributes
+from genesys_sync.mapping import patch_operations as _patch_ops
+from genesys_sync.plan import Change, Kind
+from genesys_sync.scim.errors import (
+    ScimAuthError,
+    ScimConflict,
+    ScimError,
+    ScimNotFound,
+    ScimRateLimited,
+    ScimServerError,
+    ScimTransportError,
+    ScimVersionMismatch,
+)
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean the target is unreachable after the client's retry budget: the batch fails.
+UNREACHABLE = (ScimTransportError, ScimServerError, ScimRateLimited, ScimAuthError)
+
+
+class Outcome:
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
+@dataclass
+class OpResult:
+    employee_id: str
+    kind: str
+    outcome: str
+    target_id: str | None = None
+    etag: str | None = None
+    changed: list[str] = field(default_factory=list)
+    status: int | None = None
+    error: str | None = None
+    unreachable: bool = False
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], False)}
+
+
+class ScimTarget(Protocol):
+    """What apply needs of a SCIM client (``genesys_sync.scim.client.AsyncScimClient``)."""
+
+    async def create_user(self, payload: dict[str, Any]) -> dict[str, Any]: ...
+    async def patch_user(
+        self, user_id: str, operations: list[dict[str, Any]], etag: str | None = None
+    ) -> dict[str, Any]: ...
+    async def delete_user(self, user_id: str, etag: str | None = None) -> None: ...
+    async def get_user(self, user_id: str) -> tuple[dict[str, Any], str | None]: ...
+    async def find_user(self, attribute: str, value: str) -> dict[str, Any] | None: ...
+
+
+def _version(user: Mapping[str, Any] | None) -> str | None:
+    return ((user or {}).get("meta") or {}).get("version")
+
+
+def _error_name(exc: ScimError) -> str:
+    name = type(exc).__name__
+    return f"{name}:{exc.scim_type}" if getattr(exc, "scim_type", None) else name
+
+
+def remaining_changes(
+    desired: Mapping[str, Any], current_user: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The desired values that the current user does not hold yet."""
+    current = current_attributes(current_user, desired.keys())
+    return {p: v for p, v in desired.items() if canonical(p, v) != current.get(p)}
+
+
+class BatchApplier:
+    """Applies a batch's changes with bounded concurrency; the client paces the requests."""
+
+    def __init__(self, client: ScimTarget, concurrency: int = 4):
+        self.client = client
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self._ids: dict[str, str | None] = {}  # externalId -> target id, for manager links
+
+    async def _target_id(self, employee_id: str) -> str | None:
+        if employee_id not in self._ids:
+            user = await self.client.find_user("externalId", employee_id)
+            self._ids[employee_id] = user["id"] if user else None
+        return self._ids[employee_id]
+
+    async def apply(self, changes: Iterable[Change]) -> list[OpResult]:
+        async def one(change: Change) -> OpResult:
+            async with self.semaphore:
+                try:
+                    return await self._apply_one(change)
+                except ScimError as exc:
+                    log.warning(
+                        "employee %s: %s failed: %s", change.employee_id, change.kind,
+                        _error_name(exc),
+                    )
+                    return OpResult(
+                        change.employee_id, str(change.kind), Outcome.FAILED,
+                        target_id=change.target_id, changed=change.changed,
+                        status=getattr(exc, "status", None), error=_error_name(exc),
+                        unreachable=isinstance(exc, UNREACHABLE),
+                    )
+
+        return list(await asyncio.gather(*(one(c) for c in changes)))
+
+    async def _apply_one(self, change: Change) -> OpResult:
+        if change.kind is Kind.CREATE:
+            return await self._create(change)
+        if change.kind is Kind.DELETE:
+            return await self._delete(change)
+        if change.kind is Kind.LINK_MANAGER:
+            return await self._link_manager(change)
+        return await self._patch(change, change.target_id, change.etag, change.desired or {})
+
+    async def _create(self, change: Change) -> OpResult:
+        body = dict(change.body or {})
+        try:
+            created = await self.client.create_user(body)
+        except ScimConflict:
+            existing = await self.client.find_user("userName", body["userName"])
+            if existing is None:
+                raise
+            owner = existing.get("externalId")
+            if owner not in (None, "", change.employee_id):
+                return OpResult(change.employee_id, str(change.kind), Outcome.CONFLICT,
+                                target_id=existing["id"], status=409,
+                                note="userName belongs to a user with another externalId")
+            # Ours (an earlier attempt created it) or unowned (adopt it): converge by PATCH.
+            result = await self._patch(change, existing["id"], _version(existing),
+                                       change.desired or {}, current=existing)
+            result.note = "existing user resumed" if owner else "existing user adopted"
+            if result.outcome == Outcome.UNCHANGED:
+                result.outcome = Outcome.APPLIED
+            return result
+        return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
+                        target_id=created.get("id"), etag=_version(created),
+                        changed=change.changed, status=201)
+
+    async def _patch(
+        self,
+        change: Change,
+        target_id: str | None,
+        etag: str | None,
+        desired: Mapping[str, Any],
+        current: Mapping[str, Any] | None = None,
+    ) -> OpResult:
+        if target_id is None:
+            raise ScimNotFound(status=404, detail="no target id")
+        pending = dict(desired) if current is None else remaining_changes(desired, current)
+        for attempt in range(3):
+            if not pending:
+                return OpResult(change.employee_id, str(change.kind), Outcome.UNCHANGED,
+                                target_id=target_id, etag=etag)
+            try:
+                updated = await self.client.patch_user(target_id, _patch_ops(pending), etag)
+            except ScimVersionMismatch:
+                if attempt == 2:
+                    raise
+                fresh, etag = await self.client.get_user(target_id)
+                pending = remaining_changes(desired, fresh)
+                continue
+            return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
+                            target_id=target_id, etag=_version(updated) or etag,
+                            changed=sorted(pending), status=200)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _delete(self, change: Change) -> OpResult:
+        try:
+            await self.client.delete_user(change.target_id or "", change.etag)
+        except ScimNotFound:
+            return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
+                            target_id=change.target_id, note="already deleted")
+        except ScimVersionMismatch:
+            fresh, etag = await self.client.get_user(change.target_id or "")
+            if fresh.get("active", True):
+                return OpResult(change.employee_id, str(change.kind), Outcome.CONFLICT,
+                                target_id=change.target_id, note="reactivated since planned")
+            await self.client.delete_user(change.target_id or "", etag)
+        return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
+                        target_id=change.target_id, status=204)
+
+    async def _link_manager(self, change: Change) -> OpResult:
+        manager_id = (change.desired or {}).get(MANAGER_PATH) or await self._target_id(
+            change.manager_employee_id or ""
+        )
+        if manager_id is None:
+            return OpResult(change.employee_id, str(change.kind), Outcome.FAILED,
+                            error="ManagerNotFound", changed=[MANAGER_PATH])
+        target_id = change.target_id or await self._target_id(change.employee_id)
+        if target_id is None:  # its creation failed: nothing to link
+            return OpResult(change.employee_id, str(change.kind), Outcome.FAILED,
+                            error="UserNotFound", changed=[MANAGER_PATH])
+        return await self._patch(change, target_id, None, {MANAGER_PATH: manager_id})
+
+
+def summarise(results: Iterable[OpResult | Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts by outcome and by kind:outcome, for trigger events, XCom and reports."""
+    outcomes: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    unreachable = 0
+    for r in results:
+        data = r.to_dict() if isinstance(r, OpResult) else r
+        outcomes[data["outcome"]] += 1
+        by_kind[f"{data['kind']}:{data['outcome']}"] += 1
+        unreachable += bool(data.get("unreachable"))
+    return {"outcomes": dict(outcomes), "by_kind": dict(by_kind), "unreachable": unreachable}
+
+
+__all__ = ["PATCH_OP", "BatchApplier", "OpResult", "Outcome", "summarise", "remaining_changes"]

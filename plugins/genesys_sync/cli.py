@@ -1,0 +1,212 @@
+"""Command line behind the Makefile: a local Airflow home, the sandbox, ``sync`` and ``demo``.
+
+    python -m genesys_sync.cli env                  # print the local Airflow environment
+    python -m genesys_sync.cli sync --export PATH [--conf JSON]
+    python -m genesys_sync.cli demo                 # sandbox + one sync of the sample export
+    python -m genesys_sync.cli standalone           # airflow standalone + the sandbox
+    python -m genesys_sync.cli airflow -- dags list # any airflow command, same environment
+
+Every run goes through the real DAG (``airflow dags test``); this module only prepares the
+environment and prints the run's report. It imports nothing from Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from genesys_sync import settings
+from genesys_sync.report import format_summary, read_json
+
+DAG_ID = "genesys_user_sync"
+SANDBOX_PORT = 8089
+SANDBOX_CLIENT = ("sandbox-client", "sandbox-secret")
+
+
+def bin_path(name: str) -> str:
+    """A console script of the running interpreter's environment (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def airflow_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the embedded Airflow: everything under ``$GENESYS_SYNC_HOME``."""
+    env = dict(os.environ if base is None else base)
+    home = settings.sync_home()
+    env["GENESYS_SYNC_HOME"] = str(home)
+    root = settings.PROJECT_ROOT
+    defaults = {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "GE_USAGE_STATISTICS_ENABLED": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    paths = [str(root / "plugins"), str(root / "dags")]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def ensure_airflow_db(env: Mapping[str, str]) -> None:
+    """Migrate the local metadata database (quick when it is up to date)."""
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    subprocess.run([bin_path("airflow"), "db", "migrate"], env=dict(env), check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def sandbox(port: int = SANDBOX_PORT, data_file: Path | None = None) -> Iterator[dict[str, str]]:
+    """Start the Genesys sandbox on 127.0.0.1 for the block; yield its connection as JSON env."""
+    if _port_open(port):
+        raise SystemExit(f"port {port} is busy: stop what runs there or set SANDBOX_PORT")
+    data_file = data_file or settings.sync_home() / "sandbox" / "users.json"
+    data_file.parent.mkdir(parents=True, exist_ok=True)
+    log = (settings.sync_home() / "sandbox" / "sandbox.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genesys_sandbox", "--port", str(port), "--data-file",
+         str(data_file)],
+        env=airflow_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(100):
+            if _port_open(port):
+                break
+            if proc.poll() is not None:
+                raise SystemExit(f"the sandbox exited; see {log.name}")
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}"
+        conn = {
+            "conn_type": "http",
+            "login": SANDBOX_CLIENT[0],
+            "password": SANDBOX_CLIENT[1],
+            "extra": {"base_url": f"{url}/api/v2/scim/v2", "token_url": f"{url}/oauth/token",
+                      "api_url": url},
+        }
+        yield {"AIRFLOW_CONN_GENESYS_CLOUD": json.dumps(conn)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def newest_report(since: float) -> Path | None:
+    runs = settings.sync_home() / "runs"
+    reports = [p for p in runs.glob("*/report.json") if p.stat().st_mtime >= since]
+    return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
+
+
+def run_sync(export: str | None, conf: Mapping | None = None,
+             extra_env: Mapping[str, str] | None = None, logical_date: str | None = None) -> int:
+    """One run of the DAG through ``airflow dags test``; print its summary; 0 only on success."""
+    env = airflow_env()
+    env.update(extra_env or {})
+    ensure_airflow_db(env)
+    conf = dict(conf or {})
+    if export:
+        conf["export"] = export if "://" in export else str(Path(export).resolve())
+    cmd = [bin_path("airflow"), "dags", "test", DAG_ID]
+    if logical_date:
+        cmd.append(logical_date)
+    cmd += ["-c", json.dumps(conf)]
+    log_path = settings.sync_home() / "logs" / f"dags-test-{int(time.time())}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time() - 1
+    with log_path.open("wb") as log:
+        result = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    report_path = newest_report(started)
+    if report_path is None:
+        print(f"The run wrote no report; Airflow's output is in {log_path}", file=sys.stderr)
+        return result.returncode or 1
+    report = read_json(report_path)
+    print(format_summary(report))
+    print(f"  airflow log     {log_path}")
+    ok = result.returncode == 0 and report.get("status") == "success"
+    if not ok:
+        reason = report.get("failure_reason") or f"airflow exited with {result.returncode}"
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genesys_sync.cli", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("env", help="print the local Airflow environment variables")
+    p_sync = sub.add_parser("sync", help="one sync of an export through the DAG")
+    p_sync.add_argument("--export", help="path or URI of the export (default: the config's)")
+    p_sync.add_argument("--conf", default="", help="run params as JSON")
+    p_sync.add_argument("--logical-date", help="the run's logical date (YYYY-MM-DD)")
+    p_sync.add_argument("--sandbox", action="store_true", help="start the sandbox for the run")
+    p_demo = sub.add_parser("demo", help="sandbox + one sync of the bundled sample export")
+    p_demo.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT",
+                                                                       SANDBOX_PORT)))
+    p_alone = sub.add_parser("standalone", help="airflow standalone plus the sandbox")
+    p_alone.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT",
+                                                                        SANDBOX_PORT)))
+    p_air = sub.add_parser("airflow", help="run an airflow command in the local environment")
+    p_air.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.command == "env":
+        for key, value in sorted(airflow_env({}).items()):
+            print(f"export {key}={value}")
+        return 0
+    if args.command == "sync":
+        try:
+            conf = json.loads(args.conf) if args.conf.strip() else {}
+        except json.JSONDecodeError as exc:
+            print(f"CONF is not valid JSON: {exc}", file=sys.stderr)
+            return 2
+        if args.sandbox:
+            with sandbox() as conn_env:
+                return run_sync(args.export, conf, conn_env, args.logical_date)
+        return run_sync(args.export, conf, logical_date=args.logical_date)
+    if args.command == "demo":
+        sample = settings.INCLUDE_DIR / "sample" / "hris_export.csv"
+        with sandbox(args.port) as conn_env:
+            return run_sync(str(sample), {}, conn_env)
+    if args.command == "standalone":
+        env = airflow_env()
+        ensure_airflow_db(env)
+        with sandbox(args.port) as conn_env:
+            env.update(conn_env)
+            print(f"Sandbox on http://127.0.0.1:{args.port}; Airflow UI on "
+                  f"http://127.0.0.1:8080 (user admin, password in "
+                  f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
+            with contextlib.suppress(KeyboardInterrupt):
+                return subprocess.run([bin_path("airflow"), "standalone"], env=env).returncode
+        return 0
+    if args.command == "airflow":
+        env = airflow_env()
+        ensure_airflow_db(env)
+        extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+        os.execvpe(bin_path("airflow"), [bin_path("airflow"), *extra], env)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

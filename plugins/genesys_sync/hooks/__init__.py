@@ -1,0 +1,1 @@
+"""Airflow hooks of genesys-scim-sync: thin adapters over the core modules."""

@@ -1,0 +1,1 @@
+"""Airflow operators of genesys-scim-sync: thin adapters over the core modules."""

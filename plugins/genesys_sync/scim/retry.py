@@ -1,0 +1,59 @@
+"""When and how long the client waits before sending a failed request again (tenacity)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from genesys_sync.scim.errors import ScimError
+
+__all__ = ["is_retryable", "retrying", "wait_retry_after_or_jitter"]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the same request may succeed if sent again (429, 5xx, timeouts, resets)."""
+    return isinstance(exc, ScimError) and exc.retryable
+
+
+class wait_retry_after_or_jitter(wait_base):
+    """The server's ``Retry-After`` when it gave one, else exponential backoff with full
+    jitter; both capped at ``max_backoff`` seconds."""
+
+    def __init__(self, base: float, max_backoff: float) -> None:
+        self.max_backoff = max_backoff
+        self._jitter = wait_random_exponential(multiplier=base, max=max_backoff)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, ScimError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_backoff)
+        return self._jitter(retry_state)
+
+
+def retrying(
+    *,
+    max_attempts: int,
+    base: float,
+    max_backoff: float,
+    sleep: Callable[[float], Awaitable[None]],
+    before_sleep: Callable[[RetryCallState], Any] | None = None,
+) -> AsyncRetrying:
+    """The retry loop of one request; it re-raises the last typed error when done."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(max_attempts),
+        wait=wait_retry_after_or_jitter(base, max_backoff),
+        retry=retry_if_exception(is_retryable),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -1,0 +1,1 @@
+"""Airflow sensors of genesys-scim-sync: thin adapters over the core modules."""

@@ -1,0 +1,209 @@
+"""Run expectation suites with GX Core on a file data context and keep their Data Docs.
+
+The context lives in ``$GENESYS_SYNC_HOME/gx`` (so Data Docs outlive the run), with progress
+bars and analytics off. Suites run with ``Batch.validate`` (nothing is stored implicitly);
+the results kept for Data Docs carry row numbers and employee ids only, never cell values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from genesys_sync import settings
+from genesys_sync.validation.suites import SuiteError, rule_of
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.data_context import FileDataContext
+
+log = logging.getLogger(__name__)
+
+ROW_COLUMN = "row"
+DATASOURCE = "hris_export"
+ASSET = "export_frame"
+BATCH_DEFINITION = "whole_export"
+_TABLE_LEVEL = {"expect_column_to_exist"}  # their "column" may be missing: that is the check
+_KEPT_INDEXES = 20  # row numbers kept per expectation in the stored (Data Docs) results
+
+
+@dataclass
+class CheckOutcome:
+    """One expectation's verdict: its rule, failing row numbers and observed value."""
+
+    rule: str
+    message: str
+    expectation: str
+    column: str | None
+    success: bool
+    rows: list[int] = field(default_factory=list)
+    unexpected_count: int = 0
+    observed: Any = None
+
+
+@dataclass
+class SuiteRun:
+    """A suite as run (missing columns' expectations left out) and its GX result."""
+
+    suite: gx.ExpectationSuite
+    result: Any
+    batch_id: str
+    outcomes: list[CheckOutcome]
+
+
+def open_context() -> FileDataContext:
+    """The file data context in ``$GENESYS_SYNC_HOME/gx`` (progress bars, analytics off)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=settings.sync_home())
+    variables = context.variables
+    bars = variables.progress_bars  # a ProgressBarsConfig, or a dict when read from the file
+    globally = bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)
+    if globally is not False or variables.analytics_enabled is not False:
+        variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        variables.analytics_enabled = False
+        variables.save()
+    return context
+
+
+def run_suite(
+    context: FileDataContext,
+    frame: pd.DataFrame,
+    suite: gx.ExpectationSuite,
+    parameters: dict[str, Any] | None = None,
+) -> SuiteRun:
+    """Validate ``frame`` (with its ``row`` column) against ``suite`` and collect outcomes."""
+    import great_expectations as gx
+
+    columns = set(frame.columns)
+    runnable = gx.ExpectationSuite(
+        name=suite.name,
+        expectations=[
+            e.configuration
+            for e in suite.expectations
+            if e.expectation_type in _TABLE_LEVEL or _column(e.configuration) in (None, *columns)
+        ],
+        meta=dict(suite.meta),
+        notes=suite.notes,
+    )
+    index_columns = [ROW_COLUMN] + (["employee_id"] if "employee_id" in columns else [])
+    batch = _batch_definition(context).get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        runnable,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": index_columns,
+            "exclude_unexpected_values": True,
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 0,
+        },
+        expectation_parameters=parameters or {},
+    )
+    outcomes = [_outcome(item, suite.name) for item in result.results]
+    return SuiteRun(suite=runnable, result=result, batch_id=batch.id, outcomes=outcomes)
+
+
+def publish_data_docs(context: FileDataContext, runs: list[SuiteRun], run_name: str) -> Path:
+    """Store the (sanitised) results, rebuild the Data Docs site and return its index.html."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+    keys = []
+    for run in runs:
+        context.suites.add_or_update(run.suite)
+        _sanitise(run.result)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=run.suite.name),
+            run_id=run_id,
+            batch_identifier=run.batch_id,
+        )
+        context.validation_results_store.set(key, run.result)
+        keys.append(key)
+    urls = context.build_data_docs(resource_identifiers=keys)
+    url = next(iter(urls.values()))
+    return Path(unquote(urlparse(url).path))
+
+
+def _batch_definition(context: FileDataContext) -> Any:
+    sources = context.data_sources
+    source = (
+        sources.get(DATASOURCE) if DATASOURCE in sources.all() else sources.add_pandas(DATASOURCE)
+    )
+    assets = {asset.name for asset in source.assets}
+    asset = source.get_asset(ASSET) if ASSET in assets else source.add_dataframe_asset(ASSET)
+    names = {definition.name for definition in asset.batch_definitions}
+    if BATCH_DEFINITION in names:
+        return asset.get_batch_definition(BATCH_DEFINITION)
+    return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def _column(configuration: Any) -> str | None:
+    return configuration.kwargs.get("column")
+
+
+def _outcome(item: Any, suite_name: str) -> CheckOutcome:
+    config = item.expectation_config
+    info = item.exception_info or {}
+    raised = info.get("raised_exception") or any(
+        isinstance(value, dict) and value.get("raised_exception") for value in info.values()
+    )
+    if raised:
+        raise SuiteError(
+            f"suite {suite_name}: expectation {config.type} {dict(config.kwargs)} could not be "
+            f"evaluated: {_exception_message(info)}"
+        )
+    rule = rule_of(config.meta)
+    result = item.result or {}
+    rows: list[int] = []
+    for entry in result.get("unexpected_index_list") or []:
+        if isinstance(entry, dict) and ROW_COLUMN in entry:
+            values = entry[ROW_COLUMN]
+            rows.extend(int(v) for v in (values if isinstance(values, list) else [values]))
+    return CheckOutcome(
+        rule=rule.rule,
+        message=rule.message,
+        expectation=config.type,
+        column=_column(config),
+        success=bool(item.success),
+        rows=rows,
+        unexpected_count=int(result.get("unexpected_count") or len(rows)),
+        observed=result.get("observed_value"),
+    )
+
+
+def _exception_message(info: dict[str, Any]) -> str:
+    if info.get("exception_message"):
+        return str(info["exception_message"])
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return str(value["exception_message"])
+    return "unknown error"
+
+
+def _sanitise(result: Any) -> None:
+    """Keep row numbers and ids only, and at most a few of them, in the stored result."""
+    for item in result.results:
+        details = item.result or {}
+        for key in ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list"):
+            details.pop(key, None)
+        details.pop("unexpected_index_query", None)
+        entries = details.get("unexpected_index_list")
+        if entries:
+            details["unexpected_index_list"] = [
+                {name: list(values)[:_KEPT_INDEXES] for name, values in entry.items()}
+                if isinstance(entry, dict)
+                else entry
+                for entry in entries[:_KEPT_INDEXES]
+            ]

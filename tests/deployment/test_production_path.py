@@ -1,0 +1,160 @@
+"""The docker-compose deployment, run as processes: PostgreSQL for Airflow's metadata and the sync's
+state, and the real api-server, scheduler (LocalExecutor), dag-processor and triggerer.
+
+A scheduled-style run is triggered through the Airflow CLI; the batch jobs are deferred to the
+real triggerer. The test asserts the sandbox's final state user by user and the state rows in
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.e2e.harness import ROOT, SAMPLE, assert_user_matches, by_external_id, read_rows
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def databases():
+    suffix = uuid.uuid4().hex[:8]
+    names = {"airflow": f"gss_airflow_{suffix}", "state": f"gss_state_{suffix}"}
+    admin = sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield {k: f"{PG}/{v}" for k, v in names.items()}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def deployment(tmp_path, databases, sandbox):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": databases["airflow"],
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
+        "GENESYS_SYNC_STATE_URL": databases["state"],
+        "AIRFLOW_CONN_GENESYS_CLOUD": sandbox.connection_json(),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs = []
+    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        out = (logs / f"{component}.log").open("wb")
+        procs.append(subprocess.Popen([AIRFLOW, component], env=env, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+    try:
+        yield env, logs
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _airflow(env, *args) -> str:
+    return subprocess.run([AIRFLOW, *args], env=env, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _wait(predicate, timeout: float, what: str, logs: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(2)
+    tails = {p.name: p.read_text(errors="replace")[-2000:] for p in logs.glob("*.log")}
+    raise AssertionError(f"timed out waiting for {what}: {json.dumps(tails, indent=1)}")
+
+
+def test_scheduled_run_through_real_components(deployment, sandbox):
+    env, logs = deployment
+
+    def dag_registered() -> bool:
+        out = subprocess.run([AIRFLOW, "dags", "list", "-o", "json"], env=env,
+                             capture_output=True, text=True)
+        return out.returncode == 0 and "genesys_user_sync" in out.stdout
+
+    _wait(dag_registered, 180, "the dag-processor to register the DAG", logs)
+    _airflow(env, "dags", "unpause", "genesys_user_sync")
+    _airflow(env, "dags", "trigger", "genesys_user_sync", "-c",
+             json.dumps({"export": str(SAMPLE)}))
+
+    def finished():
+        out = _airflow(env, "dags", "list-runs", "genesys_user_sync", "-o", "json")
+        runs = json.loads(out or "[]")
+        states = [r["state"] for r in runs]
+        return runs[0] if runs and states[0] in ("success", "failed") else None
+
+    run = _wait(finished, 600, "the DAG run to finish", logs)
+    assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
+
+    rows = read_rows()
+    users = by_external_id(sandbox.users())
+    ids = {eid: u["id"] for eid, u in users.items()}
+    reports = list((Path(env["GENESYS_SYNC_HOME"]) / "runs").glob("*/report.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    created = report["applied"]["create"]
+    assert created == len(users) > 40
+    for row in rows:
+        if row["employee_id"] in users:
+            assert_user_matches(users[row["employee_id"]], row, ids)
+    # The batch jobs ran in the real triggerer, and the state landed in PostgreSQL.
+    assert "ApplyBatchTrigger" in (logs / "triggerer.log").read_text(errors="replace")
+    engine = sa.create_engine(env["GENESYS_SYNC_STATE_URL"])
+    with engine.connect() as conn:
+        managed = conn.execute(sa.text("SELECT count(*) FROM managed_users")).scalar()
+        exports = conn.execute(sa.text("SELECT count(*) FROM applied_exports WHERE applied"))
+        assert managed == created
+        assert exports.scalar() == 1
+    engine.dispose()

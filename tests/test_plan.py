@@ -1,0 +1,230 @@
+"""Planning: matching, ownership, attribute-level diffs, deactivation safety, managers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from genesys_sync.mapping import (
+    ENTERPRISE,
+    GENESYS,
+    MANAGED_PATHS,
+    MANAGER_PATH,
+    create_payload,
+    desired_user,
+    desired_users,
+    patch_operations,
+)
+from genesys_sync.plan import CapacityExceeded, Kind, PlanOptions, batches, plan_sync
+
+OPTS = PlanOptions(paths=MANAGED_PATHS)
+
+
+def row(eid: str, **over: str) -> dict[str, str]:
+    base = {
+        "employee_id": eid,
+        "email": f"{eid.lower()}@example.com",
+        "display_name": f"Person {eid}",
+        "first_name": "Person",
+        "last_name": eid,
+        "title": "Agent",
+        "department": "Support",
+        "division": "Home",
+        "manager_employee_id": "",
+        "status": "active",
+        "hire_date": "2024-01-02",
+        "work_phone": "+12025550101",
+        "mobile_phone": "",
+        "roles": "employee;User",
+        "skills": "Billing:4",
+        "languages": "English:5",
+    }
+    base.update(over)
+    return base
+
+
+def target_of(eid: str, tid: str, **over) -> dict:
+    """The target user that an earlier sync of ``row(eid)`` produced."""
+    user = desired_user(row(eid, **over.pop("row", {})))
+    body = create_payload(user, MANAGED_PATHS, over.pop("manager_id", None))
+    body.update({"id": tid, "meta": {"version": f'W/"{tid}-1"'}})
+    body.update(over)
+    return body
+
+
+def kinds(plan) -> dict[str, str]:
+    return {c.employee_id: str(c.kind) for c in plan.changes if c.kind is not Kind.LINK_MANAGER}
+
+
+def test_new_employee_is_created_with_full_payload():
+    plan = plan_sync(desired_users([row("E1")]), [], OPTS)
+    (change,) = plan.changes
+    assert change.kind is Kind.CREATE
+    assert change.body["userName"] == "e1@example.com"
+    assert change.body["externalId"] == "E1"
+    assert change.body[ENTERPRISE]["division"] == "Home"
+    assert change.body[GENESYS]["routingSkills"] == [{"name": "Billing", "proficiency": 4.0}]
+
+
+def test_identical_user_is_unchanged_and_rerun_writes_nothing():
+    plan = plan_sync(desired_users([row("E1")]), [target_of("E1", "t1")], OPTS)
+    assert kinds(plan) == {"E1": "unchanged"}
+    assert plan.writes == []
+
+
+def test_update_carries_only_changed_attributes():
+    desired = desired_users([row("E1", title="Senior Agent", skills="Billing:5")])
+    plan = plan_sync(desired, [target_of("E1", "t1")], OPTS)
+    (change,) = plan.changes
+    assert change.kind is Kind.UPDATE
+    assert change.changed == ["title", f"{GENESYS}:routingSkills"]
+    assert change.etag == 'W/"t1-1"'
+
+
+def test_value_removed_in_hr_is_removed_in_target():
+    plan = plan_sync(desired_users([row("E1", title="")]), [target_of("E1", "t1")], OPTS)
+    (change,) = plan.changes
+    assert change.changed == ["title"]
+    assert patch_operations(change.desired) == [{"op": "remove", "path": "title"}]
+
+
+def test_case_and_format_differences_are_not_changes():
+    target = target_of("E1", "t1", userName="E1@Example.COM",
+                       phoneNumbers=[{"type": "work", "value": "tel:+12025550101"}])
+    plan = plan_sync(desired_users([row("E1")]), [target], OPTS)
+    assert kinds(plan) == {"E1": "unchanged"}
+
+
+def test_terminated_user_is_deactivated_and_roles_ignored_while_inactive():
+    plan = plan_sync(desired_users([row("E1", status="terminated")]),
+                     [target_of("E1", "t1")], OPTS)
+    assert kinds(plan) == {"E1": "deactivate"}
+    assert plan.changes[0].desired == {"active": False}
+    # Genesys stripped the roles on deactivation: the next run must not try to restore them.
+    inactive = target_of("E1", "t1", active=False, roles=[])
+    plan = plan_sync(desired_users([row("E1", status="terminated")]), [inactive], OPTS)
+    assert kinds(plan) == {"E1": "unchanged"}
+
+
+def test_rehire_reactivates_and_resends_roles():
+    inactive = target_of("E1", "t1", active=False, roles=[])
+    plan = plan_sync(desired_users([row("E1")]), [inactive], OPTS)
+    (change,) = plan.changes
+    assert change.kind is Kind.REACTIVATE
+    assert set(change.changed) == {"active", "roles"}
+    assert change.desired["roles"] == [{"value": "User"}, {"value": "employee"}]
+
+
+def test_reactivation_resends_roles_even_if_target_still_lists_them():
+    inactive = target_of("E1", "t1", active=False)
+    (change,) = plan_sync(desired_users([row("E1")]), [inactive], OPTS).changes
+    assert "roles" in change.changed
+
+
+def test_unowned_user_with_same_username_is_adopted():
+    unowned = target_of("E1", "t1")
+    del unowned["externalId"]
+    (change,) = plan_sync(desired_users([row("E1")]), [unowned], OPTS).changes
+    assert change.kind is Kind.UPDATE
+    assert change.changed == ["externalId"]
+
+
+def test_username_owned_by_other_external_id_is_a_conflict_left_alone():
+    other = target_of("E1", "t1", externalId="X-999")
+    (change,) = plan_sync(desired_users([row("E1")]), [other], OPTS).changes
+    assert change.kind is Kind.CONFLICT
+    assert change.body is None and change.desired is None
+
+
+def test_unmanaged_users_are_never_touched():
+    admin = {"id": "a1", "userName": "admin@example.com", "active": True, "displayName": "Admin"}
+    plan = plan_sync(desired_users([row("E1")]), [admin], OPTS, managed={})
+    assert [c.employee_id for c in plan.changes] == ["E1"]
+    assert all(c.target_id != "a1" for c in plan.changes)
+
+
+def test_managed_user_missing_from_full_export_is_deactivated():
+    plan = plan_sync(desired_users([row("E1")]),
+                     [target_of("E1", "t1"), target_of("E2", "t2")], OPTS,
+                     managed={"E1": "t1", "E2": "t2"})
+    assert kinds(plan) == {"E1": "unchanged", "E2": "deactivate"}
+
+
+def test_single_user_sync_never_deactivates_anyone_else():
+    opts = PlanOptions(paths=MANAGED_PATHS, full_export=False)
+    plan = plan_sync(desired_users([row("E1")]),
+                     [target_of("E1", "t1"), target_of("E2", "t2")], opts,
+                     managed={"E1": "t1", "E2": "t2"})
+    assert kinds(plan) == {"E1": "unchanged"}
+
+
+def test_manager_chain_created_in_one_run_links_in_phase_two():
+    desired = desired_users([row("M1"), row("E1", manager_employee_id="M1")])
+    plan = plan_sync(desired, [], OPTS)
+    assert kinds(plan) == {"M1": "create", "E1": "create"}
+    links = [c for c in plan.changes if c.kind is Kind.LINK_MANAGER]
+    assert [(c.employee_id, c.manager_employee_id, c.phase) for c in links] == [("E1", "M1", 2)]
+    e1 = next(c for c in plan.changes if c.employee_id == "E1" and c.kind is Kind.CREATE)
+    assert ENTERPRISE not in e1.body or "manager" not in e1.body[ENTERPRISE]
+
+
+def test_existing_manager_is_referenced_by_target_id():
+    desired = desired_users([row("M1"), row("E1", manager_employee_id="M1")])
+    plan = plan_sync(desired, [target_of("M1", "tm")], OPTS)
+    e1 = next(c for c in plan.changes if c.employee_id == "E1")
+    assert e1.body[ENTERPRISE]["manager"] == {"value": "tm"}
+    current = target_of("E1", "t1", manager_id="old")
+    plan = plan_sync(desired, [target_of("M1", "tm"), current], OPTS)
+    e1 = next(c for c in plan.changes if c.employee_id == "E1")
+    assert e1.changed == [MANAGER_PATH] and e1.desired == {MANAGER_PATH: "tm"}
+
+
+def test_mass_deactivation_is_held_above_threshold():
+    managed = {f"E{i}": f"t{i}" for i in range(30)}
+    targets = [target_of(eid, tid) for eid, tid in managed.items()]
+    desired = desired_users([row(f"E{i}") for i in range(15)])  # half the company vanished
+    plan = plan_sync(desired, targets, OPTS, managed=managed)
+    held = plan.held
+    assert len(held) == 15 and all(c.kind is Kind.DEACTIVATE for c in held)
+    assert plan.writes == []
+    approved = PlanOptions(paths=MANAGED_PATHS, approve_removals=True)
+    assert len(plan_sync(desired, targets, approved, managed=managed).writes) == 15
+
+
+def test_few_deactivations_are_not_held():
+    managed = {f"E{i}": f"t{i}" for i in range(30)}
+    targets = [target_of(eid, tid) for eid, tid in managed.items()]
+    desired = desired_users([row(f"E{i}") for i in range(25)])
+    plan = plan_sync(desired, targets, OPTS, managed=managed)
+    assert plan.held == [] and len(plan.writes) == 5
+
+
+def test_capacity_limit_blocks_the_plan():
+    opts = PlanOptions(paths=MANAGED_PATHS, max_tenant_users=2)
+    with pytest.raises(CapacityExceeded, match="licence limit of 2"):
+        plan_sync(desired_users([row("E1"), row("E2"), row("E3")]), [], opts)
+
+
+def test_deletion_only_after_grace_period():
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    inactive = target_of("E1", "t1", active=False, roles=[])
+    desired = desired_users([row("E1", status="terminated")])
+    opts = PlanOptions(paths=MANAGED_PATHS, delete_after_days=30, now=now)
+    recent = {"E1": now - timedelta(days=3)}
+    assert kinds(plan_sync(desired, [inactive], opts, {"E1": "t1"}, recent)) == {"E1": "unchanged"}
+    old = {"E1": now - timedelta(days=31)}
+    assert kinds(plan_sync(desired, [inactive], opts, {"E1": "t1"}, old)) == {"E1": "delete"}
+    never = PlanOptions(paths=MANAGED_PATHS, now=now)
+    assert kinds(plan_sync(desired, [inactive], never, {"E1": "t1"}, old)) == {"E1": "unchanged"}
+
+
+def test_on_leave_new_hire_is_not_created():
+    plan = plan_sync(desired_users([row("E1", status="leave")]), [], OPTS)
+    assert kinds(plan) == {"E1": "skipped"}
+
+
+def test_batches_stay_under_max_map_length():
+    plan = plan_sync(desired_users([row(f"E{i}") for i in range(250)]), [], OPTS)
+    assert [len(b) for b in batches(plan.writes, 100)] == [100, 100, 50]
+    assert len(batches(plan.writes, 1, max_batches=10)) == 10
