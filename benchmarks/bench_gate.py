@@ -1,10 +1,9 @@
-"""Benchmark the export reader and the gate on a synthetic 100,000-row export.
+"""Benchmark read_export + run_gate on a synthetic 100,000-row export; record the result."""
 
-Usage: ``.venv/bin/python benchmarks/bench_gate.py [--rows 100000] [--no-record]``.
-Generates the export (deterministic seed), then reads and gates it in a fresh child process so
-the peak RSS is the gate's own; prints wall time per phase and peak RSS and appends a line to
-``benchmarks/RESULTS.md``. Budget: under 20 s and 1.5 GB on a 2-core machine.
-"""
+# Usage: .venv/bin/python benchmarks/bench_gate.py [--rows 100000] [--no-record]
+# Generates the export, then reads and gates it in a fresh child process (so the peak RSS is the
+# gate's own), prints wall time per phase and peak RSS, and appends a line to RESULTS.md.
+# Budget: under 20 s and 1.5 GB on a 2-core machine.
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
-"""Write a realistic synthetic HRIS export (same columns as the sample) for benchmarks.
+"""Write a realistic synthetic HRIS export (the sample's columns) for the gate benchmark."""
 
-Usage: ``python benchmarks/generate_export.py [--rows 100000] [--out PATH] [--seed N]``.
-The output is deterministic for a given seed: an org chart (a root, directors, managers,
-staff), ~90% active / 5% leave / 5% terminated, catalogue roles and divisions, skills and
-languages, accented names, reserved (555 / Ofcom drama) E.164 phone ranges, and a small share of row-level
-defects (``--defect-rate``, default 0.2%) so the quarantine path is exercised too.
-"""
+# Usage: python benchmarks/generate_export.py [--rows 100000] [--out PATH] [--seed N]
+# Deterministic for a seed: an org chart (root, directors, managers, staff), ~90% active / 5% leave
+# / 5% terminated, catalogue roles and divisions, skills and languages, accented names, reserved
+# (555 / Ofcom drama) E.164 phone ranges, and ~0.2% row-level defects (--defect-rate).
 
 from __future__ import annotations
 
@@ -35,21 +33,27 @@ COLUMNS: tuple[str, ...] = (
     "skills",
     "languages",
 )
-FIRST_NAMES = (
-    "José Zoë Siobhán Björn Chloé Łukasz Aïcha François Søren Priya Hiroshi Ana Mateus Ngozi "
-    "Olga Kwame Fatma Inés Dmitri Mei Tomás Amélie Rahul Jürgen Camila Oluwaseun Ewa Liam "
-    "Sofía Nikolaj Yasmin Giulia Chidi Hannah Marek Leilani Ömer Elif Benoît Aroha Pedro "
-    "Ingrid Kofi Lucía Thabo Agnieszka Rafael Noémie Sipho Valentina Arjun Mia Daniel Lea "
-    "Hamza Clara Nils Emma Samuel Margaret"
-).split()
-LAST_NAMES = (
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST_NAMES = _words(
+    "José Zoë Siobhán Björn Chloé Łukasz Aïcha François Søren Priya Hiroshi Ana Mateus "
+    "Ngozi Olga Kwame Fatma Inés Dmitri Mei Tomás Amélie Rahul Jürgen Camila Oluwaseun Ewa "
+    "Liam Sofía Nikolaj Yasmin Giulia Chidi Hannah Marek Leilani Ömer Elif Benoît Aroha "
+    "Pedro Ingrid Kofi Lucía Thabo Agnieszka Rafael Noémie Sipho Valentina Arjun Mia "
+    "Daniel Lea Hamza Clara Nils Emma Samuel Margaret"
+)
+LAST_NAMES = _words(
     "Okafor García Müller Byrne Ångström Dubois Nowak Benali Lefèvre Nielsen Raghunathan "
     "Tanaka Pérez Conceição Adeyemi Ivanova Mensah Yılmaz Domínguez Volkov Chen O'Brien "
-    "Rousseau Deshpande Weiß Restrepo Bakare Kowalczyk Murphy Herrera Sørensen Haddad Rossi "
-    "Okeke Schröder Dvořák Kahale Demir Şahin Girard Ngata Gonçalves Håkansson Boateng "
-    "Fernández Nkosi Wiśniewska Alcântara Faure Dlamini Bianchi Iyer Kovačić O'Neill "
-    "Jovanović Amrani Östberg Johansson Achebe"
-).split()
+    "Rousseau Deshpande Weiß Restrepo Bakare Kowalczyk Murphy Herrera Sørensen Haddad "
+    "Rossi Okeke Schröder Dvořák Kahale Demir Şahin Girard Ngata Gonçalves Håkansson "
+    "Boateng Fernández Nkosi Wiśniewska Alcântara Faure Dlamini Bianchi Iyer Kovačić "
+    "O'Neill Jovanović Amrani Östberg Johansson Achebe"
+)
 DIVISIONS = ("Sales", "Support", "Billing")
 DEPARTMENTS = {
     "Sales": ("Inside Sales", "Field Sales", "Renewals"),
@@ -78,9 +82,9 @@ SKILLS = (
 LANGUAGES = ("Spanish", "French", "German", "Portuguese", "Polish", "Japanese", "Italian")
 AGENT_ROLES = ("employee;User", "employee;User;Communicate - User")
 LEADER_ROLES = "employee;User;Supervisor;Quality Evaluator"
-US_AREA_CODES = (
+US_AREA_CODES = _words(
     "202 212 213 305 312 404 415 503 512 602 617 702 713 718 801 808 816 901 916 919"
-).split()
+)
 UK_FICTIONAL = ("44207946", "44161496", "44113496", "44117496", "44121496", "44131496")
 _FOLD = str.maketrans({"Ł": "L", "ł": "l", "ø": "o", "Ø": "O", "ß": "ss", "ı": "i", "'": ""})
 
@@ -92,9 +96,13 @@ def _ascii(text: str) -> str:
 
 def _phone(rng: random.Random) -> str:
     if rng.random() < 0.7:
-        # 555 numbers are reserved (fictional or unassigned): mostly distinct values, like real data.
+        # 555 numbers are reserved (fictional or unassigned); mostly distinct, like real data.
         return f"+1{rng.choice(US_AREA_CODES)}555{rng.randint(0, 9999):04d}"
     return f"+{rng.choice(UK_FICTIONAL)}0{rng.randint(0, 999):03d}"
+
+
+def _date(rng: random.Random) -> str:
+    return f"{rng.randint(2005, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
 
 
 def _pairs(rng: random.Random, names: tuple[str, ...], low: int, high: int) -> str:
@@ -127,7 +135,12 @@ def generate_rows(rows: int, seed: int = 20240601, defect_rate: float = 0.002) -
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         division = DIVISIONS[index % len(DIVISIONS)]
         if index == 0:
-            manager, division, title, roles = "", "Home", "Chief Executive Officer", "employee;Admin"
+            manager, division, title, roles = (
+                "",
+                "Home",
+                "Chief Executive Officer",
+                "employee;Admin",
+            )
         elif index <= directors:
             manager, title, roles = "E100001", f"Director of {division}", LEADER_ROLES
         elif index <= directors + managers:
@@ -152,7 +165,7 @@ def generate_rows(rows: int, seed: int = 20240601, defect_rate: float = 0.002) -
             "division": division,
             "manager_employee_id": manager,
             "status": status,
-            "hire_date": f"{rng.randint(2005, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "hire_date": _date(rng),
             "work_phone": _phone(rng),
             "mobile_phone": _phone(rng) if rng.random() < 0.6 else "",
             "roles": roles,

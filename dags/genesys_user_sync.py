@@ -9,12 +9,15 @@ Keeps Genesys Cloud's users in sync with the nightly HRIS export.
 3. **plan**: compare the export with Genesys; write the reviewable plan and the batch files.
 4. **apply_batch** / **link_managers**: fanned-out batch jobs, each deferred to the triggerer
    (the SCIM calls run there, sharing one rate limiter per connection).
+   Deactivations above the safety threshold are held: **approve_removals** asks in the UI
+   (unanswered: rejected), then **apply_held** applies them.
 5. **report**: run report, state, audit trail (runs whatever happened upstream).
 6. **notify_hris**: webhook to the HR system.
 7. **outcome**: fails the run when the gate blocked, the target stayed unreachable or too
    many operations failed; per-user problems are reported, not fatal.
 
-Params: `dry_run`, `employee_ids`, `export`, `force`, `approve_deactivations`.
+Params: `dry_run`, `employee_ids`, `export`, `force`, `approve_deactivations`,
+`wait_for_approval`.
 Logic lives in `plugins/genesys_sync`; this file only wires it.
 """
 
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, task
 
-from genesys_sync.dag_support import export_location
+from genesys_sync.dag_support import export_location, held_summary
 from genesys_sync.notifiers import SyncAlertNotifier
 from genesys_sync.operators.apply_batch import ApplyBatchOperator
 from genesys_sync.sensors.export import HrisExportSensor
@@ -47,7 +51,7 @@ EXPORT = "{{ export_location(params.export, dag_run) }}"
         "retry_delay": timedelta(minutes=1),
         "on_failure_callback": [SyncAlertNotifier()],
     },
-    user_defined_macros={"export_location": export_location},
+    user_defined_macros={"export_location": export_location, "held_summary": held_summary},
     params={
         "dry_run": Param(False, type="boolean", description="Plan only; write nothing."),
         "employee_ids": Param(
@@ -57,12 +61,19 @@ EXPORT = "{{ export_location(params.export, dag_run) }}"
             None, type=["null", "string"], description="Read this export instead of the usual one."
         ),
         "force": Param(
-            False, type="boolean",
+            False,
+            type="boolean",
             description="Apply an export older than the newest applied one (backfills).",
         ),
         "approve_deactivations": Param(
-            False, type="boolean",
+            False,
+            type="boolean",
             description="Apply deactivations/deletions above the safety threshold.",
+        ),
+        "wait_for_approval": Param(
+            True,
+            type="boolean",
+            description="Ask for approval in the UI when removals are held (make sync: false).",
         ),
     },
 )
@@ -82,7 +93,10 @@ def genesys_user_sync():
         from genesys_sync.pipeline import validate_stage
 
         return validate_stage(
-            context["run_id"], location, load_config(), GenesysScimHook(CONN_ID).get_scim_config(),
+            context["run_id"],
+            location,
+            load_config(),
+            GenesysScimHook(CONN_ID).get_scim_config(),
             logical_date=run_date(context["dag_run"]),
         )
 
@@ -94,8 +108,11 @@ def genesys_user_sync():
         from genesys_sync.pipeline import RunParams, plan_stage
 
         planned = plan_stage(
-            context["run_id"], gate["accepted_path"], RunParams.from_mapping(context["params"]),
-            load_config(), GenesysScimHook(CONN_ID).get_scim_config(),
+            context["run_id"],
+            gate["accepted_path"],
+            RunParams.from_mapping(context["params"]),
+            load_config(),
+            GenesysScimHook(CONN_ID).get_scim_config(),
             logical_date=run_date(context["dag_run"]),
         )
         return planned["phase1"]  # the first wave of batch jobs
@@ -106,6 +123,27 @@ def genesys_user_sync():
 
         return link_batches(context["run_id"])
 
+    @task.short_circuit(trigger_rule="none_failed", ignore_downstream_trigger_rules=False)
+    def removals_held(**context) -> bool:
+        from genesys_sync.pipeline import planned_batches
+
+        held = planned_batches(context["run_id"], "held")
+        return bool(held) and bool(context["params"].get("wait_for_approval", True))
+
+    approve = ApprovalOperator(
+        task_id="approve_removals",
+        subject="genesys_user_sync: approve the held deactivations?",
+        body="{{ held_summary(run_id) }}",
+        defaults="Reject",  # an unanswered request expires to "reject"
+        response_timeout=timedelta(hours=12),
+    )
+
+    @task
+    def held_batches(**context) -> list[str]:
+        from genesys_sync.pipeline import planned_batches
+
+        return planned_batches(context["run_id"], "held")
+
     @task(trigger_rule="all_done", retries=0)
     def report(**context) -> dict:
         from genesys_sync.config import load_config
@@ -113,7 +151,9 @@ def genesys_user_sync():
         from genesys_sync.pipeline import RunParams, finish_stage
 
         return finish_stage(
-            context["run_id"], load_config(), started_at(context["dag_run"]),
+            context["run_id"],
+            load_config(),
+            started_at(context["dag_run"]),
             logical_date=run_date(context["dag_run"]),
             employee_ids=RunParams.from_mapping(context["params"]).employee_ids,
         )
@@ -126,8 +166,9 @@ def genesys_user_sync():
         from genesys_sync.webhook import webhook_payload
 
         path = settings.run_dir(context["run_id"]) / "report.json"
-        summary = read_json(path) if path.exists() else {"run_id": context["run_id"],
-                                                        "status": "failed"}
+        summary = (
+            read_json(path) if path.exists() else {"run_id": context["run_id"], "status": "failed"}
+        )
         WebhookHook("hris_webhook").send(webhook_payload(summary))
 
     @task(trigger_rule="all_done", retries=0)
@@ -144,9 +185,15 @@ def genesys_user_sync():
     linked = ApplyBatchOperator.partial(task_id="link_managers", conn_id=CONN_ID).expand(
         batch_path=links
     )
+    held = ApplyBatchOperator.partial(task_id="apply_held", conn_id=CONN_ID).expand(
+        batch_path=held_batches()
+    )
     wait >> gate
     applied >> links
-    linked >> report() >> notify_hris() >> outcome()
+    applied >> removals_held() >> approve >> held
+    done = report()
+    [linked, held] >> done
+    done >> notify_hris() >> outcome()
 
 
 genesys_user_sync()

@@ -90,15 +90,18 @@ def test_value_removed_in_hr_is_removed_in_target():
 
 
 def test_case_and_format_differences_are_not_changes():
-    target = target_of("E1", "t1", userName="E1@Example.COM",
-                       phoneNumbers=[{"type": "work", "value": "tel:+12025550101"}])
+    target = target_of(
+        "E1",
+        "t1",
+        userName="E1@Example.COM",
+        phoneNumbers=[{"type": "work", "value": "tel:+12025550101"}],
+    )
     plan = plan_sync(desired_users([row("E1")]), [target], OPTS)
     assert kinds(plan) == {"E1": "unchanged"}
 
 
 def test_terminated_user_is_deactivated_and_roles_ignored_while_inactive():
-    plan = plan_sync(desired_users([row("E1", status="terminated")]),
-                     [target_of("E1", "t1")], OPTS)
+    plan = plan_sync(desired_users([row("E1", status="terminated")]), [target_of("E1", "t1")], OPTS)
     assert kinds(plan) == {"E1": "deactivate"}
     assert plan.changes[0].desired == {"active": False}
     # Genesys stripped the roles on deactivation: the next run must not try to restore them.
@@ -145,17 +148,23 @@ def test_unmanaged_users_are_never_touched():
 
 
 def test_managed_user_missing_from_full_export_is_deactivated():
-    plan = plan_sync(desired_users([row("E1")]),
-                     [target_of("E1", "t1"), target_of("E2", "t2")], OPTS,
-                     managed={"E1": "t1", "E2": "t2"})
+    plan = plan_sync(
+        desired_users([row("E1")]),
+        [target_of("E1", "t1"), target_of("E2", "t2")],
+        OPTS,
+        managed={"E1": "t1", "E2": "t2"},
+    )
     assert kinds(plan) == {"E1": "unchanged", "E2": "deactivate"}
 
 
 def test_single_user_sync_never_deactivates_anyone_else():
     opts = PlanOptions(paths=MANAGED_PATHS, full_export=False)
-    plan = plan_sync(desired_users([row("E1")]),
-                     [target_of("E1", "t1"), target_of("E2", "t2")], opts,
-                     managed={"E1": "t1", "E2": "t2"})
+    plan = plan_sync(
+        desired_users([row("E1")]),
+        [target_of("E1", "t1"), target_of("E2", "t2")],
+        opts,
+        managed={"E1": "t1", "E2": "t2"},
+    )
     assert kinds(plan) == {"E1": "unchanged"}
 
 

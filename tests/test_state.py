@@ -19,8 +19,9 @@ def store(request, tmp_path):
         s.close()
         return
     name = f"gss_state_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     s = StateStore(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
@@ -34,28 +35,41 @@ def store(request, tmp_path):
 def test_results_record_ownership_and_deactivation(store):
     store.record_results(
         [
-            {"employee_id": "E1", "kind": "create", "outcome": "applied", "target_id": "t1",
-             "etag": "v1"},
+            {
+                "employee_id": "E1",
+                "kind": "create",
+                "outcome": "applied",
+                "target_id": "t1",
+                "etag": "v1",
+            },
             {"employee_id": "E2", "kind": "create", "outcome": "failed"},
             {"employee_id": "E3", "kind": "update", "outcome": "conflict", "target_id": "x"},
         ],
         run_id="r1",
     )
     assert store.managed_ids() == {"E1": "t1"}
-    store.record_results([{"employee_id": "E1", "kind": "deactivate", "outcome": "applied",
-                           "target_id": "t1"}], run_id="r2")
+    store.record_results(
+        [{"employee_id": "E1", "kind": "deactivate", "outcome": "applied", "target_id": "t1"}],
+        run_id="r2",
+    )
     assert set(store.deactivated_since()) == {"E1"}
-    store.record_results([{"employee_id": "E1", "kind": "reactivate", "outcome": "applied",
-                           "target_id": "t1"}], run_id="r3")
+    store.record_results(
+        [{"employee_id": "E1", "kind": "reactivate", "outcome": "applied", "target_id": "t1"}],
+        run_id="r3",
+    )
     assert store.deactivated_since() == {}
-    store.record_results([{"employee_id": "E1", "kind": "delete", "outcome": "applied",
-                           "target_id": "t1"}], run_id="r4")
+    store.record_results(
+        [{"employee_id": "E1", "kind": "delete", "outcome": "applied", "target_id": "t1"}],
+        run_id="r4",
+    )
     assert store.managed_ids() == {}
 
 
 def test_adopt_matched_keeps_existing_entries(store):
-    store.record_results([{"employee_id": "E1", "kind": "create", "outcome": "applied",
-                           "target_id": "t1"}], run_id="r1")
+    store.record_results(
+        [{"employee_id": "E1", "kind": "create", "outcome": "applied", "target_id": "t1"}],
+        run_id="r1",
+    )
     store.adopt_matched({"E1": ("other", True), "E2": ("t2", False)})
     assert store.managed_ids() == {"E1": "t1", "E2": "t2"}
     assert set(store.deactivated_since()) == {"E2"}

@@ -110,13 +110,19 @@ class BatchApplier:
                     return await self._apply_one(change)
                 except ScimError as exc:
                     log.warning(
-                        "employee %s: %s failed: %s", change.employee_id, change.kind,
+                        "employee %s: %s failed: %s",
+                        change.employee_id,
+                        change.kind,
                         _error_name(exc),
                     )
                     return OpResult(
-                        change.employee_id, str(change.kind), Outcome.FAILED,
-                        target_id=change.target_id, changed=change.changed,
-                        status=getattr(exc, "status", None), error=_error_name(exc),
+                        change.employee_id,
+                        str(change.kind),
+                        Outcome.FAILED,
+                        target_id=change.target_id,
+                        changed=change.changed,
+                        status=getattr(exc, "status", None),
+                        error=_error_name(exc),
                         unreachable=isinstance(exc, UNREACHABLE),
                     )
 
@@ -141,19 +147,31 @@ class BatchApplier:
                 raise
             owner = existing.get("externalId")
             if owner not in (None, "", change.employee_id):
-                return OpResult(change.employee_id, str(change.kind), Outcome.CONFLICT,
-                                target_id=existing["id"], status=409,
-                                note="userName belongs to a user with another externalId")
+                return OpResult(
+                    change.employee_id,
+                    str(change.kind),
+                    Outcome.CONFLICT,
+                    target_id=existing["id"],
+                    status=409,
+                    note="userName belongs to a user with another externalId",
+                )
             # Ours (an earlier attempt created it) or unowned (adopt it): converge by PATCH.
-            result = await self._patch(change, existing["id"], _version(existing),
-                                       change.desired or {}, current=existing)
+            result = await self._patch(
+                change, existing["id"], _version(existing), change.desired or {}, current=existing
+            )
             result.note = "existing user resumed" if owner else "existing user adopted"
             if result.outcome == Outcome.UNCHANGED:
                 result.outcome = Outcome.APPLIED
             return result
-        return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
-                        target_id=created.get("id"), etag=_version(created),
-                        changed=change.changed, status=201)
+        return OpResult(
+            change.employee_id,
+            str(change.kind),
+            Outcome.APPLIED,
+            target_id=created.get("id"),
+            etag=_version(created),
+            changed=change.changed,
+            status=201,
+        )
 
     async def _patch(
         self,
@@ -168,8 +186,13 @@ class BatchApplier:
         pending = dict(desired) if current is None else remaining_changes(desired, current)
         for attempt in range(3):
             if not pending:
-                return OpResult(change.employee_id, str(change.kind), Outcome.UNCHANGED,
-                                target_id=target_id, etag=etag)
+                return OpResult(
+                    change.employee_id,
+                    str(change.kind),
+                    Outcome.UNCHANGED,
+                    target_id=target_id,
+                    etag=etag,
+                )
             try:
                 updated = await self.client.patch_user(target_id, _patch_ops(pending), etag)
             except ScimVersionMismatch:
@@ -178,38 +201,160 @@ class BatchApplier:
                 fresh, etag = await self.client.get_user(target_id)
                 pending = remaining_changes(desired, fresh)
                 continue
-            return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
-                            target_id=target_id, etag=_version(updated) or etag,
-                            changed=sorted(pending), status=200)
+            return OpResult(
+                change.employee_id,
+                str(change.kind),
+                Outcome.APPLIED,
+                target_id=target_id,
+                etag=_version(updated) or etag,
+                changed=sorted(pending),
+                status=200,
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _delete(self, change: Change) -> OpResult:
         try:
             await self.client.delete_user(change.target_id or "", change.etag)
         except ScimNotFound:
-            return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
-                            target_id=change.target_id, note="already deleted")
+            return OpResult(
+                change.employee_id,
+                str(change.kind),
+                Outcome.APPLIED,
+                target_id=change.target_id,
+                note="already deleted",
+            )
         except ScimVersionMismatch:
             fresh, etag = await self.client.get_user(change.target_id or "")
             if fresh.get("active", True):
-                return OpResult(change.employee_id, str(change.kind), Outcome.CONFLICT,
-                                target_id=change.target_id, note="reactivated since planned")
+                return OpResult(
+                    change.employee_id,
+                    str(change.kind),
+                    Outcome.CONFLICT,
+                    target_id=change.target_id,
+                    note="reactivated since planned",
+                )
             await self.client.delete_user(change.target_id or "", etag)
-        return OpResult(change.employee_id, str(change.kind), Outcome.APPLIED,
-                        target_id=change.target_id, status=204)
+        return OpResult(
+            change.employee_id,
+            str(change.kind),
+            Outcome.APPLIED,
+            target_id=change.target_id,
+            status=204,
+        )
 
     async def _link_manager(self, change: Change) -> OpResult:
         manager_id = (change.desired or {}).get(MANAGER_PATH) or await self._target_id(
             change.manager_employee_id or ""
         )
         if manager_id is None:
-            return OpResult(change.employee_id, str(change.kind), Outcome.FAILED,
-                            error="ManagerNotFound", changed=[MANAGER_PATH])
+            return OpResult(
+                change.employee_id,
+                str(change.kind),
+                Outcome.FAILED,
+                error="ManagerNotFound",
+                changed=[MANAGER_PATH],
+            )
         target_id = change.target_id or await self._target_id(change.employee_id)
         if target_id is None:  # its creation failed: nothing to link
-            return OpResult(change.employee_id, str(change.kind), Outcome.FAILED,
-                            error="UserNotFound", changed=[MANAGER_PATH])
+            return OpResult(
+                change.employee_id,
+                str(change.kind),
+                Outcome.FAILED,
+                error="UserNotFound",
+                changed=[MANAGER_PATH],
+            )
         return await self._patch(change, target_id, None, {MANAGER_PATH: manager_id})
+
+
+class BulkBatchApplier(BatchApplier):
+    """Sends a batch as RFC 7644 ``/Bulk`` requests, for servers that advertise Bulk.
+
+    Creates, updates, deactivations and deletions travel in BulkRequests within the server's
+    ``maxOperations`` and ``maxPayloadSize``; an operation the bulk answer reports as a
+    conflict, a stale version or any other error is replayed alone through the single-call
+    path, which resolves it the same idempotent way. Manager links stay single calls.
+    """
+
+    BULK_KINDS = (Kind.CREATE, Kind.UPDATE, Kind.DEACTIVATE, Kind.REACTIVATE, Kind.DELETE)
+
+    def __init__(
+        self,
+        client: Any,
+        max_operations: int,
+        max_payload: int,
+        users_endpoint: str = "/Users",
+        concurrency: int = 4,
+    ):
+        super().__init__(client, concurrency)
+        self.max_operations = max_operations
+        self.max_payload = max_payload
+        self.users_endpoint = users_endpoint
+
+    def _operation(self, change: Change) -> dict[str, Any]:
+        if change.kind is Kind.CREATE:
+            return {
+                "method": "POST",
+                "path": self.users_endpoint,
+                "bulkId": change.employee_id,
+                "data": change.body,
+            }
+        op: dict[str, Any] = {
+            "method": "DELETE" if change.kind is Kind.DELETE else "PATCH",
+            "path": f"{self.users_endpoint}/{change.target_id}",
+        }
+        if change.etag:
+            op["version"] = change.etag
+        if change.kind is not Kind.DELETE:
+            op["data"] = {"schemas": [PATCH_OP], "Operations": _patch_ops(change.desired or {})}
+        return op
+
+    async def apply(self, changes: Iterable[Change]) -> list[OpResult]:
+        from genesys_sync.scim.bulk import chunk_bulk_operations
+
+        changes = list(changes)
+        bulkable = [
+            c
+            for c in changes
+            if c.kind in self.BULK_KINDS and (c.kind is Kind.CREATE or c.target_id)
+        ]
+        single = [c for c in changes if c not in bulkable]
+        results: dict[int, OpResult] = {}
+        replay: list[Change] = []
+        ops = [self._operation(c) for c in bulkable]
+        start = 0
+        for chunk in chunk_bulk_operations(ops, self.max_operations, self.max_payload):
+            part = bulkable[start : start + len(chunk)]
+            start += len(chunk)
+            try:
+                answer = await self.client.bulk(chunk)
+            except ScimError as exc:
+                if isinstance(exc, UNREACHABLE):
+                    raise
+                replay.extend(part)  # the whole request was refused: go one by one
+                continue
+            answers = answer.get("Operations") or []
+            for i, change in enumerate(part):
+                got = answers[i] if i < len(answers) else {}
+                status = int(str(got.get("status", "0"))[:3] or 0)
+                if 200 <= status < 300:
+                    target_id = change.target_id or str(got.get("location", "")).rsplit("/")[-1]
+                    results[id(change)] = OpResult(
+                        change.employee_id,
+                        str(change.kind),
+                        Outcome.APPLIED,
+                        target_id=target_id or None,
+                        etag=got.get("version"),
+                        changed=change.changed,
+                        status=status,
+                        note="bulk",
+                    )
+                else:
+                    replay.append(change)
+        for change, result in zip(
+            replay + single, await super().apply(replay + single), strict=True
+        ):
+            results[id(change)] = result
+        return [results[id(c)] for c in changes]
 
 
 def summarise(results: Iterable[OpResult | Mapping[str, Any]]) -> dict[str, Any]:
@@ -225,4 +370,11 @@ def summarise(results: Iterable[OpResult | Mapping[str, Any]]) -> dict[str, Any]
     return {"outcomes": dict(outcomes), "by_kind": dict(by_kind), "unreachable": unreachable}
 
 
-__all__ = ["PATCH_OP", "BatchApplier", "OpResult", "Outcome", "summarise", "remaining_changes"]
+__all__ = [
+    "BatchApplier",
+    "BulkBatchApplier",
+    "OpResult",
+    "Outcome",
+    "remaining_changes",
+    "summarise",
+]

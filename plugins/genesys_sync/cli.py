@@ -64,10 +64,20 @@ def airflow_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def ensure_airflow_db(env: Mapping[str, str]) -> None:
-    """Migrate the local metadata database (quick when it is up to date)."""
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run([bin_path("airflow"), "db", "migrate"], env=dict(env), check=True,
-                   stdout=subprocess.DEVNULL)
+    """Migrate the local metadata database once per Airflow version (a marker file remembers)."""
+    from importlib.metadata import version
+
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / f".migrated-{version('apache-airflow')}"
+    if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or not marker.exists():
+        subprocess.run(
+            [bin_path("airflow"), "db", "migrate"],
+            env=dict(env),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        marker.touch()
 
 
 def _port_open(port: int) -> bool:
@@ -85,9 +95,18 @@ def sandbox(port: int = SANDBOX_PORT, data_file: Path | None = None) -> Iterator
     data_file.parent.mkdir(parents=True, exist_ok=True)
     log = (settings.sync_home() / "sandbox" / "sandbox.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genesys_sandbox", "--port", str(port), "--data-file",
-         str(data_file)],
-        env=airflow_env(), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "genesys_sandbox",
+            "--port",
+            str(port),
+            "--data-file",
+            str(data_file),
+        ],
+        env=airflow_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(100):
@@ -101,8 +120,11 @@ def sandbox(port: int = SANDBOX_PORT, data_file: Path | None = None) -> Iterator
             "conn_type": "http",
             "login": SANDBOX_CLIENT[0],
             "password": SANDBOX_CLIENT[1],
-            "extra": {"base_url": f"{url}/api/v2/scim/v2", "token_url": f"{url}/oauth/token",
-                      "api_url": url},
+            "extra": {
+                "base_url": f"{url}/api/v2/scim/v2",
+                "token_url": f"{url}/oauth/token",
+                "api_url": url,
+            },
         }
         yield {"AIRFLOW_CONN_GENESYS_CLOUD": json.dumps(conn)}
     finally:
@@ -120,13 +142,18 @@ def newest_report(since: float) -> Path | None:
     return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
 
 
-def run_sync(export: str | None, conf: Mapping | None = None,
-             extra_env: Mapping[str, str] | None = None, logical_date: str | None = None) -> int:
+def run_sync(
+    export: str | None,
+    conf: Mapping | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    logical_date: str | None = None,
+) -> int:
     """One run of the DAG through ``airflow dags test``; print its summary; 0 only on success."""
     env = airflow_env()
     env.update(extra_env or {})
     ensure_airflow_db(env)
     conf = dict(conf or {})
+    conf.setdefault("wait_for_approval", False)  # a CLI run holds and reports, never waits
     if export:
         conf["export"] = export if "://" in export else str(Path(export).resolve())
     cmd = [bin_path("airflow"), "dags", "test", DAG_ID]
@@ -162,11 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     p_sync.add_argument("--logical-date", help="the run's logical date (YYYY-MM-DD)")
     p_sync.add_argument("--sandbox", action="store_true", help="start the sandbox for the run")
     p_demo = sub.add_parser("demo", help="sandbox + one sync of the bundled sample export")
-    p_demo.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT",
-                                                                       SANDBOX_PORT)))
+    p_demo.add_argument(
+        "--port", type=int, default=int(os.environ.get("SANDBOX_PORT", SANDBOX_PORT))
+    )
     p_alone = sub.add_parser("standalone", help="airflow standalone plus the sandbox")
-    p_alone.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT",
-                                                                        SANDBOX_PORT)))
+    p_alone.add_argument(
+        "--port", type=int, default=int(os.environ.get("SANDBOX_PORT", SANDBOX_PORT))
+    )
     p_air = sub.add_parser("airflow", help="run an airflow command in the local environment")
     p_air.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -194,9 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         ensure_airflow_db(env)
         with sandbox(args.port) as conn_env:
             env.update(conn_env)
-            print(f"Sandbox on http://127.0.0.1:{args.port}; Airflow UI on "
-                  f"http://127.0.0.1:8080 (user admin, password in "
-                  f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
+            print(
+                f"Sandbox on http://127.0.0.1:{args.port}; Airflow UI on "
+                f"http://127.0.0.1:8080 (user admin, password in "
+                f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)"
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 return subprocess.run([bin_path("airflow"), "standalone"], env=env).returncode
         return 0

@@ -1,14 +1,7 @@
-"""Read the nightly HRIS export (CSV, JSON Lines or Parquet) into a frame of canonical columns.
+"""Read the nightly HRIS export (CSV, JSON Lines, Parquet) into canonical string columns."""
 
-``resolve_location`` says where the export of a run's day is, ``export_exists`` whether it has
-landed, ``read_export`` reads it: every canonical column the file has, renamed from the header
-given in the config (``export.columns``), every value a whitespace-trimmed string ("" when
-empty), rows in file order, other columns left out. Defects that make the file unreadable as a
-table raise ``ExportError``; everything else (missing columns, bad values) is the gate's job.
-
-pandas and pyarrow are imported inside the functions: the DAG may import this module at parse
-time. Object-storage URIs go through Airflow's ``ObjectStoragePath``, imported when used.
-"""
+# pandas and pyarrow are imported inside the functions (the DAG may import this module at parse
+# time); object-storage URIs go through Airflow's ObjectStoragePath, imported only when used.
 
 from __future__ import annotations
 
@@ -66,8 +59,7 @@ def resolve_location(
     raw = (override or "").strip() or os.environ.get(EXPORT_ENV, "").strip() or config.location
     day = _utc_day(logical_date)
     location = raw.replace("{ds}", day.isoformat()).replace("{ds_nodash}", day.strftime("%Y%m%d"))
-    if location.startswith("file://"):
-        location = location[len("file://") :]
+    location = location.removeprefix("file://")
     if _is_remote(location):
         return location
     return str(_project_path(os.path.expanduser(location)))
@@ -77,14 +69,19 @@ def export_exists(location: str) -> bool:
     """Whether the export has landed (a local file, or an object behind a storage URI)."""
     if _is_remote(location):
         return bool(_object_path(location).is_file())
-    return Path(location).is_file()
+    return _local(location).is_file()
 
 
 def read_export(location: str, config: ExportConfig) -> pd.DataFrame:
-    """Read the export at ``location`` into canonical string columns (see module doc).
+    """Read the export at ``location`` into a frame of canonical columns.
 
-    The frame's ``attrs["export"]`` records the location, format, the file's header and the
-    number a reader would give the first data row (2 in a CSV, whose header is row 1).
+    Every canonical column the file has (renamed from its header per ``export.columns``),
+    every value a whitespace-trimmed string ("" when empty), rows in file order, other columns
+    left out. Defects that keep the file from being a table (encoding, empty file, duplicate
+    header, wrong delimiter, rows with the wrong number of fields...) raise ``ExportError``;
+    missing columns and bad values are left to the gate. ``attrs["export"]`` records the
+    location, format, the file's header and the number a reader gives the first data row (2 in
+    a CSV, whose header is row 1).
     """
     fmt = _format_for(location, config)
     data = _read_bytes(location)
@@ -132,6 +129,10 @@ def _is_remote(location: str) -> bool:
     return bool(_URI.match(location)) and not location.startswith("file://")
 
 
+def _local(location: str) -> Path:
+    return Path(location.removeprefix("file://"))
+
+
 def _object_path(location: str) -> Any:
     from airflow.sdk import ObjectStoragePath  # the one Airflow import: storage URIs only
 
@@ -143,7 +144,7 @@ def _read_bytes(location: str) -> bytes:
         if _is_remote(location):
             data = _object_path(location).read_bytes()
         else:
-            data = Path(location).read_bytes()
+            data = _local(location).read_bytes()
     except FileNotFoundError as exc:
         raise ExportError(
             f"{location}: the export does not exist. Check export.location in the config, "
@@ -213,6 +214,12 @@ def _encoding_error(
 
 
 def _csv_header(data: bytes, config: ExportConfig, location: str) -> list[str]:
+    if len(config.delimiter) != 1:
+        raise ExportError(
+            f"export.delimiter must be one character, not {config.delimiter!r} "
+            '(write a tab as "\\t" in the YAML).',
+            rule="wrong_delimiter",
+        )
     head = data[:65536].removeprefix(_BOM)
     try:
         text = head.decode("utf-8" if config.encoding.lower() in _UTF8 else config.encoding)

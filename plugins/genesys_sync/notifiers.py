@@ -1,4 +1,4 @@
-"""``SyncAlertNotifier``: what happens when a task of the sync fails (audit event + alert webhook)."""
+"""``SyncAlertNotifier``: what happens when a sync task fails (audit event + alert webhook)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ class SyncAlertNotifier(BaseNotifier):
             "error_type": type(exc).__name__ if exc else None,
             "message": str(exc)[:1000] if exc else None,
         }
-        report.audit("TASK_FAILED", event["run_id"], task_id=event["task_id"],
-                     error_type=event["error_type"])
+        report.audit(
+            "TASK_FAILED", event["run_id"], task_id=event["task_id"], error_type=event["error_type"]
+        )
         try:
             WebhookHook(self.conn_id, env_var="ALERT_WEBHOOK_URL").send(event)
         except Exception as send_error:  # an alert must never mask the original failure

@@ -112,14 +112,25 @@ def validate_stage(
         summary = {**result.to_dict(), "api_calls": calls, "export_location": location}
         reporting.write_json(run_dir / "gate.json", summary)
         if not result.passed:
-            reporting.audit("GATE_BLOCKED", run_id, export_location=location,
-                            rules=[f.rule for f in result.dataset_failures],
-                            rows=result.row_count)
+            reporting.audit(
+                "GATE_BLOCKED",
+                run_id,
+                export_location=location,
+                rules=[f.rule for f in result.dataset_failures],
+                rows=result.row_count,
+            )
             raise GateBlocked(result.explanation())
-        store.record_export(run_id, logical_date, result.row_count, result.accepted_count,
-                            applied=False)
-        reporting.audit("GATE_PASSED", run_id, export_location=location, rows=result.row_count,
-                        accepted=result.accepted_count, rejected=result.rejected_count)
+        store.record_export(
+            run_id, logical_date, result.row_count, result.accepted_count, applied=False
+        )
+        reporting.audit(
+            "GATE_PASSED",
+            run_id,
+            export_location=location,
+            rows=result.row_count,
+            accepted=result.accepted_count,
+            rejected=result.rejected_count,
+        )
         log.info("%s", result.explanation())
         return {
             "accepted_path": str(result.accepted_path),
@@ -208,17 +219,24 @@ def plan_stage(
             deactivated_at=store.deactivated_since(),
         )
         # Users found in the target by externalId are ours even if the state was lost.
-        store.adopt_matched({
-            c.employee_id: (c.target_id, c.kind is not Kind.DEACTIVATE)
-            for c in plan.changes
-            if c.target_id and c.kind in (Kind.UNCHANGED, Kind.UPDATE, Kind.DEACTIVATE,
-                                          Kind.REACTIVATE)
-        })
+        store.adopt_matched(
+            {
+                c.employee_id: (c.target_id, c.kind is not Kind.DEACTIVATE)
+                for c in plan.changes
+                if c.target_id
+                and c.kind in (Kind.UNCHANGED, Kind.UPDATE, Kind.DEACTIVATE, Kind.REACTIVATE)
+            }
+        )
     finally:
         store.close()
 
     counts = plan.counts()
     supported, max_ops, max_payload = bulk_limits(spc)
+    bulk = {
+        "supported": supported and max_ops > 0 and max_payload > 0 and scim.flavor != "genesys",
+        "max_operations": max_ops,
+        "max_payload": max_payload,
+    }
     plan_doc = {
         "run_id": run_id,
         "dry_run": dry_run,
@@ -229,7 +247,7 @@ def plan_stage(
         "managed_users": plan.managed_count,
         "removal_threshold": plan.removal_threshold,
         "active_after": plan.active_after,
-        "bulk": {"supported": supported, "max_operations": max_ops, "max_payload": max_payload},
+        "bulk": bulk,
         "api_calls": calls,
         "changes": [c.summary() for c in plan.changes if c.kind is not Kind.UNCHANGED],
     }
@@ -242,10 +260,9 @@ def plan_stage(
         "dry_run": dry_run,
         "planned": counts,
         "held": counts["held"],
-        "phase1": [] if dry_run else write_batches(run_dir, "phase1", phase1, config),
-        "phase2": [] if dry_run else write_batches(run_dir, "phase2", phase2, config),
-        "held_batches": [] if dry_run else write_batches(run_dir, "held", plan.held, config),
-        "use_bulk": supported and scim.flavor != "genesys",
+        "phase1": [] if dry_run else write_batches(run_dir, "phase1", phase1, config, bulk),
+        "phase2": [] if dry_run else write_batches(run_dir, "phase2", phase2, config, bulk),
+        "held_batches": [] if dry_run else write_batches(run_dir, "held", plan.held, config, bulk),
         "plan_path": str(run_dir / "plan.json"),
     }
     reporting.write_json(run_dir / "batches" / "index.json", out)
@@ -280,13 +297,23 @@ def link_batches(run_id: str) -> list[str]:
     return paths
 
 
-def write_batches(run_dir: Path, phase: str, changes: Sequence[Change], config: SyncConfig
-                  ) -> list[str]:
+def write_batches(
+    run_dir: Path,
+    phase: str,
+    changes: Sequence[Change],
+    config: SyncConfig,
+    bulk: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Write a phase's changes as batch files; return their paths (the mapped tasks' input)."""
     paths = []
     for n, chunk in enumerate(batches(list(changes), config.sync.batch_size), start=1):
         path = run_dir / "batches" / f"{phase}-{n:04d}.json"
-        reporting.write_json(path, {"batch_id": path.stem, "changes": [c.to_dict() for c in chunk]})
+        batch = {
+            "batch_id": path.stem,
+            "bulk": dict(bulk or {}),
+            "changes": [c.to_dict() for c in chunk],
+        }
+        reporting.write_json(path, batch)
         paths.append(str(path))
     return paths
 
@@ -314,25 +341,41 @@ def plan_markdown(plan_doc: Mapping[str, Any]) -> str:
 # --- apply (the async part runs in the triggerer) ---------------------------------------------
 
 
-async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str, use_bulk: bool = False
-                           ) -> dict[str, Any]:
-    """Apply one batch file and write its results file; return counts and the results path."""
-    from genesys_sync.apply import BatchApplier, summarise
+async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[str, Any]:
+    """Apply one batch file and write its results file; return counts and the results path.
+
+    Uses RFC 7644 Bulk when the plan found the target advertising it (never on Genesys)."""
+    from genesys_sync.apply import BatchApplier, BulkBatchApplier, summarise
     from genesys_sync.scim.client import AsyncScimClient
 
     batch = await asyncio.to_thread(reporting.read_json, Path(batch_path))
     changes = [Change.from_dict(c) for c in batch["changes"]]
+    bulk = batch.get("bulk") or {}
     async with AsyncScimClient(scim) as client:
-        results = await BatchApplier(client).apply(changes)
+        if bulk.get("supported") and scim.flavor != "genesys":
+            applier = BulkBatchApplier(
+                client, bulk["max_operations"], bulk["max_payload"], scim.users_path or "/Users"
+            )
+        else:
+            applier = BatchApplier(client)
+        results = await applier.apply(changes)
         calls = _calls(client)
     data = [r.to_dict() for r in results]
     summary = summarise(data)
     results_path = Path(batch_path).parent.parent / "results" / f"{batch['batch_id']}.json"
-    payload = {"batch_id": batch["batch_id"], "results": data, "summary": summary,
-               "api_calls": calls}
+    payload = {
+        "batch_id": batch["batch_id"],
+        "results": data,
+        "summary": summary,
+        "api_calls": calls,
+    }
     await asyncio.to_thread(reporting.write_json, results_path, payload)
-    return {"batch_id": batch["batch_id"], "results_path": str(results_path),
-            "api_calls": calls, **summary}
+    return {
+        "batch_id": batch["batch_id"],
+        "results_path": str(results_path),
+        "api_calls": calls,
+        **summary,
+    }
 
 
 # --- finish ---------------------------------------------------------------------------------
@@ -355,6 +398,7 @@ def finish_stage(
     plan_doc = _read_optional(run_dir / "plan.json") or {}
     plan_out = _read_optional(run_dir / "batches" / "index.json") or {}
     expected = [*plan_out.get("phase1", []), *plan_out.get("phase2", [])]
+    held_files = list(plan_out.get("held_batches", []))
     results: list[dict[str, Any]] = []
     api_calls = int(gate.get("api_calls") or 0) + int(plan_doc.get("api_calls") or 0)
     missing = []
@@ -366,6 +410,13 @@ def finish_stage(
             continue
         results.extend(data["results"])
         api_calls += int(data.get("api_calls") or 0)
+    held_applied = 0
+    for batch_path in held_files:  # present only when a human approved them
+        data = _read_optional(Path(batch_path).parent.parent / "results" / Path(batch_path).name)
+        if data is not None:
+            results.extend(data["results"])
+            api_calls += int(data.get("api_calls") or 0)
+            held_applied += len(data["results"])
 
     counts = reporting.count_applied(results)
     writes = sum(counts["applied"].values())
@@ -374,9 +425,7 @@ def finish_stage(
     failure_share = failed / attempted if attempted else 0.0
     unreachable = sum(1 for r in results if r.get("unreachable"))
     dry_run = bool(plan_out.get("dry_run", plan_doc.get("dry_run", False)))
-    if not plan_doc:
-        status = "failed"
-    elif missing or unreachable or failure_share > config.sync.max_failure_fraction:
+    if not plan_out or missing or unreachable or failure_share > config.sync.max_failure_fraction:
         status = "failed"
     else:
         status = "success"
@@ -385,9 +434,14 @@ def finish_stage(
     try:
         store.record_results(results, run_id)
         if plan_doc and not dry_run and status == "success":
-            store.record_export(run_id, logical_date, int(gate.get("row_count") or 0),
-                                int(gate.get("accepted_count") or 0), applied=True,
-                                full_export=not employee_ids)
+            store.record_export(
+                run_id,
+                logical_date,
+                int(gate.get("row_count") or 0),
+                int(gate.get("accepted_count") or 0),
+                applied=True,
+                full_export=not employee_ids,
+            )
     finally:
         store.close()
 
@@ -407,7 +461,7 @@ def finish_stage(
         "conflict": (plan_doc.get("counts") or {}).get("conflict", 0)
         + counts["outcomes"]["conflict"],
         "failed": failed,
-        "held": (plan_doc.get("counts") or {}).get("held", 0),
+        "held": (plan_doc.get("counts") or {}).get("held", 0) - held_applied,
         "writes": writes,
         "missing_batches": missing,
         "failure_share": round(failure_share, 4),
@@ -421,16 +475,27 @@ def finish_stage(
         "finished_at": reporting.utcnow_iso(),
     }
     reporting.audit_operations(run_id, results)
-    reporting.audit("SYNC_SUCCESS" if status == "success" else "SYNC_FAILURE", run_id,
-                    writes=writes, failed=failed, api_calls=api_calls,
-                    latency_ms=int(duration * 1000), dry_run=dry_run,
-                    missing_batches=missing)
-    report["failure_reason"] = None if status == "success" else _failure_reason(
-        missing, unreachable, counts, attempted, config, bool(plan_doc), gate)
+    reporting.audit(
+        "SYNC_SUCCESS" if status == "success" else "SYNC_FAILURE",
+        run_id,
+        writes=writes,
+        failed=failed,
+        api_calls=api_calls,
+        latency_ms=int(duration * 1000),
+        dry_run=dry_run,
+        missing_batches=missing,
+    )
+    report["failure_reason"] = (
+        None
+        if status == "success"
+        else _failure_reason(missing, unreachable, counts, attempted, config, bool(plan_out), gate)
+    )
     reporting.write_json(run_dir / "report.json", report)
     print(reporting.format_summary(report))
-    return {k: report[k] for k in ("status", "writes", "failed", "held", "api_calls",
-                                    "report_path", "dry_run")}
+    return {
+        k: report[k]
+        for k in ("status", "writes", "failed", "held", "api_calls", "report_path", "dry_run")
+    }
 
 
 def _failure_reason(missing, unreachable, counts, attempted, config, planned, gate) -> str:
@@ -439,8 +504,10 @@ def _failure_reason(missing, unreachable, counts, attempted, config, planned, ga
     if unreachable:
         return f"{unreachable} operation(s) could not reach the target"
     if planned:
-        return (f"{counts['outcomes']['failed']} of {attempted} operations failed "
-                f"(limit {config.sync.max_failure_fraction:.0%})")
+        return (
+            f"{counts['outcomes']['failed']} of {attempted} operations failed "
+            f"(limit {config.sync.max_failure_fraction:.0%})"
+        )
     if gate and not gate.get("passed", True):
         return "the validation gate blocked the export (nothing was written)"
     return "the run stopped before its plan was made (nothing was written)"
@@ -453,8 +520,9 @@ def check_outcome(run_id: str) -> dict[str, Any]:
     if report is None:
         raise SyncFailed(f"Sync run {run_id} wrote no report: see the finish task's log.")
     if report["status"] != "success":
-        raise SyncFailed(f"Sync run {run_id} failed: {report.get('failure_reason')}. "
-                         f"Report: {path}")
+        raise SyncFailed(
+            f"Sync run {run_id} failed: {report.get('failure_reason')}. Report: {path}"
+        )
     return {"status": "success", "writes": report["writes"], "report_path": str(path)}
 
 

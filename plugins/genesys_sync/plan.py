@@ -208,7 +208,9 @@ def plan_sync(
         manager_id, link_later = manager_ref(user)
         if found is None:
             if not user.active:
-                changes.append(Change(Kind.SKIPPED, eid, reason=f"not created: status {user.status}"))
+                changes.append(
+                    Change(Kind.SKIPPED, eid, reason=f"not created: status {user.status}")
+                )
                 continue
             changes.append(
                 Change(
@@ -220,9 +222,15 @@ def plan_sync(
                 )
             )
             if link_later:
-                changes.append(Change(Kind.LINK_MANAGER, eid, phase=2,
-                                      manager_employee_id=user.manager_employee_id,
-                                      changed=[MANAGER_PATH]))
+                changes.append(
+                    Change(
+                        Kind.LINK_MANAGER,
+                        eid,
+                        phase=2,
+                        manager_employee_id=user.manager_employee_id,
+                        changed=[MANAGER_PATH],
+                    )
+                )
             continue
 
         current = current_attributes(found, paths)
@@ -234,7 +242,11 @@ def plan_sync(
         was_active = bool(found.get("active", True))
         if user.active and not was_active:
             kind = Kind.REACTIVATE
-            if ROLES_PATH in paths and ROLES_PATH not in changed and user.attributes.get(ROLES_PATH):
+            if (
+                ROLES_PATH in paths
+                and ROLES_PATH not in changed
+                and user.attributes.get(ROLES_PATH)
+            ):
                 changed.append(ROLES_PATH)  # Genesys strips roles on deactivation
         elif not user.active and was_active:
             kind = Kind.DEACTIVATE
@@ -255,9 +267,16 @@ def plan_sync(
             )
         )
         if link_later:
-            changes.append(Change(Kind.LINK_MANAGER, eid, phase=2, target_id=found["id"],
-                                  manager_employee_id=user.manager_employee_id,
-                                  changed=[MANAGER_PATH]))
+            changes.append(
+                Change(
+                    Kind.LINK_MANAGER,
+                    eid,
+                    phase=2,
+                    target_id=found["id"],
+                    manager_employee_id=user.manager_employee_id,
+                    changed=[MANAGER_PATH],
+                )
+            )
 
     # 3. Managed users missing from a full export are deactivated (and deleted after grace).
     if options.full_export:
@@ -269,13 +288,26 @@ def plan_sync(
                 continue
             if found.get("active", True):
                 changes.append(
-                    Change(Kind.DEACTIVATE, eid, target_id=found["id"], etag=_etag(found),
-                           changed=["active"], desired={"active": False},
-                           reason="missing from the export")
+                    Change(
+                        Kind.DEACTIVATE,
+                        eid,
+                        target_id=found["id"],
+                        etag=_etag(found),
+                        changed=["active"],
+                        desired={"active": False},
+                        reason="missing from the export",
+                    )
                 )
             elif _grace_over(eid, options, deactivated_at):
-                changes.append(Change(Kind.DELETE, eid, target_id=found["id"], etag=_etag(found),
-                                      reason="missing from the export"))
+                changes.append(
+                    Change(
+                        Kind.DELETE,
+                        eid,
+                        target_id=found["id"],
+                        etag=_etag(found),
+                        reason="missing from the export",
+                    )
+                )
 
     managed_count = len(
         {u["id"] for u in target.by_id.values() if u.get("externalId") in desired}

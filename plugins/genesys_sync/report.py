@@ -106,8 +106,11 @@ def format_summary(report: Mapping[str, Any]) -> str:
         f"  duration        {report.get('duration_seconds', 0):>6.1f} s",
         f"  report          {report.get('report_path')}",
     ]
-    for key, label in (("rejects_path", "rejects"), ("plan_summary_path", "plan"),
-                       ("data_docs_path", "data docs")):
+    for key, label in (
+        ("rejects_path", "rejects"),
+        ("plan_summary_path", "plan"),
+        ("data_docs_path", "data docs"),
+    ):
         if report.get(key):
             lines.append(f"  {label:<15} {report[key]}")
     return "\n".join(lines)

@@ -128,10 +128,7 @@ class StateStore:
         """Record users found in the target (employee id -> (target id, active)) as managed."""
         now = _now()
         with self.engine.begin() as conn:
-            known = {
-                eid
-                for (eid,) in conn.execute(sa.select(managed_users.c.employee_id))
-            }
+            known = {eid for (eid,) in conn.execute(sa.select(managed_users.c.employee_id))}
             for eid, (tid, active) in matches.items():
                 if eid in known:
                     continue

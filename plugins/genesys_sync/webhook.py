@@ -21,8 +21,20 @@ from tenacity import (
 log = logging.getLogger(__name__)
 
 PAYLOAD_KEYS = (
-    "run_id", "status", "dry_run", "logical_date", "planned", "applied", "held", "rejected",
-    "conflict", "failed", "unchanged", "writes", "api_calls", "duration_seconds",
+    "run_id",
+    "status",
+    "dry_run",
+    "logical_date",
+    "planned",
+    "applied",
+    "held",
+    "rejected",
+    "conflict",
+    "failed",
+    "unchanged",
+    "writes",
+    "api_calls",
+    "duration_seconds",
 )
 
 

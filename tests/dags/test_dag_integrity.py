@@ -12,8 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
-HEAVY = ("pandas", "great_expectations", "pyarrow", "scim2_server", "genesys_sandbox",
-         "genesys_sync.validation", "genesys_sync.export")
+HEAVY = (
+    "pandas",
+    "great_expectations",
+    "pyarrow",
+    "scim2_server",
+    "genesys_sandbox",
+    "genesys_sync.validation",
+    "genesys_sync.export",
+)
 
 PROBE = r"""
 import builtins, json, os, socket, sys, time
@@ -70,24 +77,36 @@ def test_sync_dag_shape(dagbag):
     dag = dagbag.dags["genesys_user_sync"]
     assert set(dag.task_ids) == {
         "wait_for_export", "validate", "plan", "apply_batch", "manager_links", "link_managers",
-        "report",
+        "removals_held", "approve_removals", "held_batches", "apply_held", "report",
         "notify_hris", "outcome",
-    }
-    assert dag.get_task("apply_batch").downstream_task_ids == {"manager_links"}
+    }  # fmt: skip
+    assert dag.get_task("apply_batch").downstream_task_ids == {"manager_links", "removals_held"}
     assert dag.get_task("outcome").downstream_task_ids == set()
-    assert set(dag.params.keys()) == {"dry_run", "employee_ids", "export", "force",
-                                      "approve_deactivations"}
+    approve = dag.get_task("approve_removals")
+    assert approve.defaults == ["Reject"] and approve.response_timeout is not None
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert set(dag.params.keys()) == {
+        "dry_run", "employee_ids", "export", "force", "approve_deactivations",
+        "wait_for_approval",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_parse_does_no_io_and_imports_nothing_heavy(dag_file, tmp_path):
     env = {**os.environ, "GENESYS_SYNC_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), str(dag_file)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT), str(dag_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     project_files = [
-        p for p in probe["opened"]
-        if (str(ROOT) in p or str(tmp_path) in p) and not p.startswith(sys.prefix)
+        p
+        for p in probe["opened"]
+        if (str(ROOT) in p or str(tmp_path) in p)
+        and not p.startswith(sys.prefix)
         and not p.endswith(".py")  # module source read by the import system itself
     ]
     assert project_files == [], f"files opened at parse time: {project_files}"

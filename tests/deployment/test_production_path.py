@@ -82,8 +82,15 @@ def deployment(tmp_path, databases, sandbox):
     procs = []
     for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
         out = (logs / f"{component}.log").open("wb")
-        procs.append(subprocess.Popen([AIRFLOW, component], env=env, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [AIRFLOW, component],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         yield env, logs
     finally:
@@ -101,8 +108,9 @@ def deployment(tmp_path, databases, sandbox):
 
 
 def _airflow(env, *args) -> str:
-    return subprocess.run([AIRFLOW, *args], env=env, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        [AIRFLOW, *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def _wait(predicate, timeout: float, what: str, logs: Path):
@@ -120,14 +128,14 @@ def test_scheduled_run_through_real_components(deployment, sandbox):
     env, logs = deployment
 
     def dag_registered() -> bool:
-        out = subprocess.run([AIRFLOW, "dags", "list", "-o", "json"], env=env,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [AIRFLOW, "dags", "list", "-o", "json"], env=env, capture_output=True, text=True
+        )
         return out.returncode == 0 and "genesys_user_sync" in out.stdout
 
     _wait(dag_registered, 180, "the dag-processor to register the DAG", logs)
     _airflow(env, "dags", "unpause", "genesys_user_sync")
-    _airflow(env, "dags", "trigger", "genesys_user_sync", "-c",
-             json.dumps({"export": str(SAMPLE)}))
+    _airflow(env, "dags", "trigger", "genesys_user_sync", "-c", json.dumps({"export": str(SAMPLE)}))
 
     def finished():
         out = _airflow(env, "dags", "list-runs", "genesys_user_sync", "-o", "json")

@@ -1,10 +1,8 @@
-"""End-to-end fixtures: a migrated Airflow metadata DB shared by the session, a sync home per test."""
+"""End-to-end fixtures: one migrated Airflow metadata DB per session, a sync home per test."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +10,10 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def airflow_db():
-    """``airflow db migrate`` once for the session's AIRFLOW_HOME (set in tests/conftest.py)."""
-    airflow = str(Path(sys.executable).parent / "airflow")
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True,
-                   env={**os.environ})
+    """Migrate the session's AIRFLOW_HOME (set in tests/conftest.py) once, as the CLI does."""
+    from genesys_sync.cli import ensure_airflow_db
+
+    ensure_airflow_db(dict(os.environ))
     return os.environ["AIRFLOW_HOME"]
 
 

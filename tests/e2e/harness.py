@@ -52,11 +52,23 @@ def run_sync(
     extra_env: dict[str, str] | None = None,
 ) -> RunResult:
     """``python -m genesys_sync.cli sync`` in a subprocess: the real DAG, ``airflow dags test``."""
-    env = {**os.environ, "GENESYS_SYNC_HOME": str(sync_home),
-           "AIRFLOW_CONN_GENESYS_CLOUD": connection_json, **(extra_env or {})}
+    env = {
+        **os.environ,
+        "GENESYS_SYNC_HOME": str(sync_home),
+        "AIRFLOW_CONN_GENESYS_CLOUD": connection_json,
+        **(extra_env or {}),
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")])
-    cmd = [sys.executable, "-m", "genesys_sync.cli", "sync", "--export", str(export),
-           "--conf", json.dumps(conf or {})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genesys_sync.cli",
+        "sync",
+        "--export",
+        str(export),
+        "--conf",
+        json.dumps(conf or {}),
+    ]
     if logical_date:
         cmd += ["--logical-date", logical_date]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -81,8 +93,9 @@ def split(cell: str) -> list[str]:
     return [p.strip() for p in cell.split(";") if p.strip()]
 
 
-def assert_user_matches(user: dict[str, Any], row: dict[str, str], ids: dict[str, str],
-                        *, genesys: bool = True) -> None:
+def assert_user_matches(
+    user: dict[str, Any], row: dict[str, str], ids: dict[str, str], *, genesys: bool = True
+) -> None:
     """The target user holds exactly what the HRIS row says (written out independently of the
     sync's own mapping code)."""
     eid = row["employee_id"]
@@ -94,8 +107,9 @@ def assert_user_matches(user: dict[str, Any], row: dict[str, str], ids: dict[str
     work = [e["value"] for e in user.get("emails", []) if e.get("type") == "work"]
     assert [w.lower() for w in work] == [row["email"].lower()], eid
     phones = {(p["type"], p["value"]) for p in user.get("phoneNumbers") or []}
-    expected_phones = {(t, row[c]) for c, t in (("work_phone", "work"),
-                                                ("mobile_phone", "mobile")) if row[c]}
+    expected_phones = {
+        (t, row[c]) for c, t in (("work_phone", "work"), ("mobile_phone", "mobile")) if row[c]
+    }
     assert phones == expected_phones, eid
     roles = {r["value"] for r in user.get("roles") or []}
     if active:
@@ -107,12 +121,16 @@ def assert_user_matches(user: dict[str, Any], row: dict[str, str], ids: dict[str
     if genesys:
         assert ent.get("dateHire") == (row["hire_date"] or None), eid
     manager = (ent.get("manager") or {}).get("value")
-    assert manager == (ids.get(row["manager_employee_id"]) if row["manager_employee_id"] else None), eid
+    assert manager == (
+        ids.get(row["manager_employee_id"]) if row["manager_employee_id"] else None
+    ), eid
     if genesys:
         ext = user.get(GENESYS) or {}
         skills = {(s["name"], float(s["proficiency"])) for s in ext.get("routingSkills") or []}
         expected = {(n, float(p)) for n, _, p in (s.rpartition(":") for s in split(row["skills"]))}
         assert skills == expected, eid
         langs = {(s["name"], float(s["proficiency"])) for s in ext.get("routingLanguages") or []}
-        expected = {(n, float(p)) for n, _, p in (s.rpartition(":") for s in split(row["languages"]))}
+        expected = {
+            (n, float(p)) for n, _, p in (s.rpartition(":") for s in split(row["languages"]))
+        }
         assert langs == expected, eid

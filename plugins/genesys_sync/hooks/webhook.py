@@ -15,7 +15,7 @@ DEFAULT_CONN_ID = "hris_webhook"
 
 
 class WebhookHook(BaseHook):
-    """Posts run outcomes to the HR system (``hris_webhook``) or to alert receivers (``sync_alerts``).
+    """Posts run outcomes to the HR system (``hris_webhook``) or to alerting (``sync_alerts``).
 
     The connection (type http: ``host`` holds the full URL, or ``schema://host:port`` plus
     ``extra.endpoint``; ``extra.headers`` for auth headers) wins over the environment variable
@@ -43,15 +43,19 @@ class WebhookHook(BaseHook):
         if "://" not in host:
             scheme = conn.schema or "https"
             host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-        url = host.rstrip("/") + ("/" + extra["endpoint"].lstrip("/") if extra.get("endpoint")
-                                  else "")
+        url = host.rstrip("/") + (
+            "/" + extra["endpoint"].lstrip("/") if extra.get("endpoint") else ""
+        )
         return url, dict(extra.get("headers") or {})
 
     def send(self, payload: Mapping[str, Any]) -> int | None:
         url, headers = self.target()
         if not url:
-            self.log.info("No webhook configured (connection %s or %s): nothing sent",
-                          self.conn_id, self.env_var)
+            self.log.info(
+                "No webhook configured (connection %s or %s): nothing sent",
+                self.conn_id,
+                self.env_var,
+            )
             return None
         status = post_webhook(url, payload, headers)
         self.log.info("Webhook %s delivered (HTTP %s)", self.conn_id, status)

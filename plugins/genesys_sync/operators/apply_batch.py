@@ -30,28 +30,27 @@ class ApplyBatchOperator(BaseOperator):
         *,
         batch_path: str,
         conn_id: str = DEFAULT_CONN_ID,
-        use_bulk: bool = False,
         job_timeout: timedelta = timedelta(hours=6),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.batch_path = batch_path
         self.conn_id = conn_id
-        self.use_bulk = use_bulk
         self.job_timeout = job_timeout
 
     def execute(self, context: Context) -> None:
         self.defer(
-            trigger=ApplyBatchTrigger(self.batch_path, self.conn_id, self.use_bulk),
+            trigger=ApplyBatchTrigger(self.batch_path, self.conn_id),
             method_name="execute_complete",
             timeout=self.job_timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event.get("status") != "success":
-            raise BatchJobFailed(
-                f"Batch job {event.get('batch_id') or event.get('batch_path')} failed: "
-                f"{event.get('message') or str(event.get('unreachable', 0)) + ' operation(s) could not reach the target'}"
+            reason = event.get("message") or (
+                f"{event.get('unreachable', 0)} operation(s) could not reach the target"
             )
+            batch = event.get("batch_id") or event.get("batch_path")
+            raise BatchJobFailed(f"Batch job {batch} failed: {reason}")
         self.log.info("Batch %s done: %s", event.get("batch_id"), event.get("outcomes"))
         return {k: event.get(k) for k in ("batch_id", "outcomes", "api_calls", "results_path")}

@@ -32,8 +32,9 @@ class HrisExportSensor(BaseSensorOperator):
         poke_interval: float = 60.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=wait_timeout.total_seconds(),
-                         **kwargs)
+        super().__init__(
+            poke_interval=poke_interval, timeout=wait_timeout.total_seconds(), **kwargs
+        )
         self.location = location
         self.wait_timeout = wait_timeout
 
@@ -47,8 +48,7 @@ class HrisExportSensor(BaseSensorOperator):
             return
         deadline = datetime.now(UTC) + self.wait_timeout
         self.defer(
-            trigger=ExportAvailableTrigger(self.location, deadline.isoformat(),
-                                           self.poke_interval),
+            trigger=ExportAvailableTrigger(self.location, deadline.isoformat(), self.poke_interval),
             method_name="execute_complete",
             timeout=self.wait_timeout + timedelta(minutes=5),
         )
@@ -62,5 +62,6 @@ class HrisExportSensor(BaseSensorOperator):
                 "check that the HR drop ran, or trigger the run again with param 'export' "
                 "pointing at the file."
             )
-        raise ExportMissing(f"Could not check the HRIS export at {self.location}: "
-                            f"{event.get('message')}")
+        raise ExportMissing(
+            f"Could not check the HRIS export at {self.location}: {event.get('message')}"
+        )

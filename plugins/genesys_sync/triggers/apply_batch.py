@@ -23,13 +23,11 @@ class ApplyBatchTrigger(BaseTrigger):
         self,
         batch_path: str,
         conn_id: str = DEFAULT_CONN_ID,
-        use_bulk: bool = False,
         start_delay: float = 2.0,
     ) -> None:
         super().__init__()
         self.batch_path = batch_path
         self.conn_id = conn_id
-        self.use_bulk = use_bulk
         self.start_delay = start_delay
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -38,7 +36,6 @@ class ApplyBatchTrigger(BaseTrigger):
             {
                 "batch_path": self.batch_path,
                 "conn_id": self.conn_id,
-                "use_bulk": self.use_bulk,
                 "start_delay": self.start_delay,
             },
         )
@@ -49,11 +46,14 @@ class ApplyBatchTrigger(BaseTrigger):
         await asyncio.sleep(self.start_delay)
         try:
             config = await GenesysScimHook(self.conn_id).aget_scim_config()
-            outcome = await apply_batch_file(config, self.batch_path, use_bulk=self.use_bulk)
+            outcome = await apply_batch_file(config, self.batch_path)
         except Exception as exc:  # an exception in run() would lose the event: report it
             yield TriggerEvent(
-                {"status": "error", "batch_path": self.batch_path,
-                 "message": f"{type(exc).__name__}: batch job could not run"}
+                {
+                    "status": "error",
+                    "batch_path": self.batch_path,
+                    "message": f"{type(exc).__name__}: batch job could not run",
+                }
             )
             return
         status = "error" if outcome.get("unreachable") else "success"

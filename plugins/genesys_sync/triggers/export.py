@@ -1,4 +1,4 @@
-"""``ExportAvailableTrigger``: waits in the triggerer until the HRIS export exists, or a deadline."""
+"""``ExportAvailableTrigger``: waits in the triggerer until the HRIS export exists or a deadline."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ class ExportAvailableTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"location": self.location, "deadline": self.deadline,
-             "poke_interval": self.poke_interval},
+            {
+                "location": self.location,
+                "deadline": self.deadline,
+                "poke_interval": self.poke_interval,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -34,14 +37,20 @@ class ExportAvailableTrigger(BaseTrigger):
             try:
                 found = await asyncio.to_thread(export_exists, self.location)
             except Exception as exc:
-                yield TriggerEvent({"status": "error", "location": self.location,
-                                    "message": f"{type(exc).__name__}: {exc}"})
+                yield TriggerEvent(
+                    {
+                        "status": "error",
+                        "location": self.location,
+                        "message": f"{type(exc).__name__}: {exc}",
+                    }
+                )
                 return
             if found:
                 yield TriggerEvent({"status": "found", "location": self.location})
                 return
             if datetime.now(UTC) >= deadline:
-                yield TriggerEvent({"status": "timeout", "location": self.location,
-                                    "deadline": self.deadline})
+                yield TriggerEvent(
+                    {"status": "timeout", "location": self.location, "deadline": self.deadline}
+                )
                 return
             await asyncio.sleep(self.poke_interval)

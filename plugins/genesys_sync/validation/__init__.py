@@ -1,8 +1,4 @@
-"""The Great Expectations gate of the HRIS export: block bad exports, quarantine bad rows.
-
-Import-light on purpose (no pandas, no GX): ``run_gate`` / ``gate_export`` load the gate, and
-with it pandas and GX, only when called. See ``gate.py`` for what the gate does.
-"""
+"""The Great Expectations gate of the HRIS export; import-light (pandas and GX load on call)."""
 
 from __future__ import annotations
 

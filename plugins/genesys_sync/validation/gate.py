@@ -1,16 +1,11 @@
-"""The gate: block a bad export (dataset level) or quarantine bad rows (row level).
-
-``run_gate`` runs the dataset suite and the row suite with GX on the whole export, adds the
-Python row rules and two dataset rules (licence capacity, share of quarantined rows), then
-writes the accepted rows (Parquet), ``rejects.csv``, ``gate_result.json`` and the Data Docs.
-``gate_export`` reads the export first and turns a file-shape ``ExportError`` into a block.
-"""
+"""The gate: block a bad export (dataset level) or quarantine its bad rows (row level)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +18,7 @@ from genesys_sync.validation.gx_runner import (
     CheckOutcome,
     open_context,
     publish_data_docs,
-    run_suite,
+    run_suites,
 )
 from genesys_sync.validation.rejects import Rejection, write_rejects
 from genesys_sync.validation.result import MAX_EXAMPLES, Catalogue, GateResult, RuleFailure
@@ -69,11 +64,16 @@ def run_gate(
     previous_row_count: int | None = None,
     catalogue: Catalogue | None = None,
 ) -> GateResult:
-    """Validate the whole export and split it into accepted rows and rejects (module doc)."""
+    """Validate the whole export and split it into accepted rows and rejects.
+
+    Runs the dataset suite and the row suite with GX on the whole export, the Python row rules
+    and two dataset rules (licence capacity, share of quarantined rows); writes the accepted
+    rows (Parquet; empty when blocked), ``rejects.csv``, ``gate_result.json`` and Data Docs.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     export_meta = df.attrs.get("export") or {}
-    df = df.reset_index(drop=True)
+    df = _as_strings(df.reset_index(drop=True))
     first_row = int(export_meta.get("first_data_row", 1))
     labels = _row_labels(df, first_row)
     catalogue = catalogue or Catalogue(
@@ -85,20 +85,17 @@ def run_gate(
     suites_dir = config.gate.suites_path
     frame = _gx_frame(df, first_row)
     parameters = {"min_row_count": _min_row_count(previous_row_count, config)}
-    dataset_run = run_suite(context, frame, load_suite(suites_dir, DATASET_SUITE), parameters)
-    row_run = run_suite(context, frame, load_suite(suites_dir, ROW_SUITE))
+    dataset_run, row_run = run_suites(
+        context,
+        frame,
+        [
+            (load_suite(suites_dir, DATASET_SUITE), parameters),
+            (load_suite(suites_dir, ROW_SUITE), {}),
+        ],
+    )
     del frame
 
-    rejections = [
-        Rejection(o.rule, _format(o.message, column=o.column), np.asarray(o.rows) - first_row)
-        for o in row_run.outcomes
-        if not o.success
-    ]
-    rejections += [
-        Rejection(check.rule, check.message, np.flatnonzero(check.failed))
-        for check in python_checks(df, catalogue)
-        if check.failed.any()
-    ]
+    rejections = _row_rejections(row_run.outcomes, df, catalogue, first_row)
     rejected = np.zeros(len(df), dtype=bool)
     for rejection in rejections:
         rejected[rejection.positions] = True
@@ -112,6 +109,7 @@ def run_gate(
         "minimum": parameters["min_row_count"],
     }
     failures = _dataset_failures(dataset_run.outcomes, labels, first_row, config, context_values)
+    failures = [_with_file_header(f, export_meta.get("header")) for f in failures]
     failures += _capacity_failures(df, config)
     failures += _rejected_share_failures(rejected, labels, by_rule, config)
     passed = not failures
@@ -160,6 +158,37 @@ def _gx_frame(df: pd.DataFrame, first_row: int) -> pd.DataFrame:
             full_name = full_name.fillna(frame["first_name"] + " " + frame["last_name"])
         frame["full_name"] = full_name
     return frame
+
+
+def _as_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame as ``read_export`` gives it: strings, "" for missing (for hand-made frames)."""
+    if (
+        all(pd.api.types.is_string_dtype(dtype) for dtype in df.dtypes)
+        and not df.isna().any().any()
+    ):
+        return df
+    return df.astype(object).where(df.notna(), "").astype(str).astype("str")
+
+
+def _row_rejections(
+    outcomes: list[CheckOutcome], df: pd.DataFrame, catalogue: Catalogue, first_row: int
+) -> list[Rejection]:
+    """Failed row rules, GX's (by row number) then Python's (by mask), as row positions."""
+    rejections = [
+        Rejection(
+            outcome.rule,
+            _format(outcome.message, column=outcome.column),
+            np.asarray(outcome.rows, dtype=int) - first_row,
+        )
+        for outcome in outcomes
+        if not outcome.success
+    ]
+    rejections += [
+        Rejection(check.rule, check.message, np.flatnonzero(check.failed))
+        for check in python_checks(df, catalogue)
+        if check.failed.any()
+    ]
+    return rejections
 
 
 def _row_labels(df: pd.DataFrame, first_row: int) -> np.ndarray:
@@ -227,6 +256,14 @@ def _dataset_failures(
             )
         )
     return failures
+
+
+def _with_file_header(failure: RuleFailure, header: list[str] | None) -> RuleFailure:
+    """Missing columns: show the header the file does have (names only, no data)."""
+    if failure.rule != "required_columns" or not header:
+        return failure
+    shown = ", ".join(f"'{name}'" for name in header[:40]) + (" ..." if len(header) > 40 else "")
+    return replace(failure, message=f"{failure.message} (the file's header: {shown})")
 
 
 def _capacity_failures(df: pd.DataFrame, config: SyncConfig) -> list[RuleFailure]:

@@ -1,13 +1,7 @@
-"""Run expectation suites with GX Core on a file data context and keep their Data Docs.
-
-The context lives in ``$GENESYS_SYNC_HOME/gx`` (so Data Docs outlive the run), with progress
-bars and analytics off. Suites run with ``Batch.validate`` (nothing is stored implicitly);
-the results kept for Data Docs carry row numbers and employee ids only, never cell values.
-"""
+"""Run the expectation suites with GX Core on a file data context and keep Data Docs."""
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +16,6 @@ if TYPE_CHECKING:
     import great_expectations as gx
     import pandas as pd
     from great_expectations.data_context import FileDataContext
-
-log = logging.getLogger(__name__)
 
 ROW_COLUMN = "row"
 DATASOURCE = "hris_export"
@@ -74,41 +66,49 @@ def open_context() -> FileDataContext:
     return context
 
 
-def run_suite(
+def run_suites(
     context: FileDataContext,
     frame: pd.DataFrame,
-    suite: gx.ExpectationSuite,
-    parameters: dict[str, Any] | None = None,
-) -> SuiteRun:
-    """Validate ``frame`` (with its ``row`` column) against ``suite`` and collect outcomes."""
+    suites: list[tuple[gx.ExpectationSuite, dict[str, Any]]],
+) -> list[SuiteRun]:
+    """Validate ``frame`` (with its ``row`` column) against each (suite, parameters) pair.
+
+    One batch serves every suite (GX fingerprints the frame once per batch). Expectations on
+    a column the frame lacks are left out: ``expect_column_to_exist`` reports the column.
+    """
+    batch = _batch_definition(context).get_batch(batch_parameters={"dataframe": frame})
+    columns = set(frame.columns)
+    index_columns = [ROW_COLUMN] + (["employee_id"] if "employee_id" in columns else [])
+    result_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": index_columns,
+        "exclude_unexpected_values": True,
+        "return_unexpected_index_query": False,
+        "partial_unexpected_count": 0,
+    }
+    runs = []
+    for suite, parameters in suites:
+        runnable = _runnable(suite, columns)
+        result = batch.validate(
+            runnable, result_format=result_format, expectation_parameters=parameters
+        )
+        outcomes = [_outcome(item, suite.name) for item in result.results]
+        runs.append(SuiteRun(suite=runnable, result=result, batch_id=batch.id, outcomes=outcomes))
+    return runs
+
+
+def _runnable(suite: gx.ExpectationSuite, columns: set[str]) -> gx.ExpectationSuite:
     import great_expectations as gx
 
-    columns = set(frame.columns)
-    runnable = gx.ExpectationSuite(
-        name=suite.name,
-        expectations=[
-            e.configuration
-            for e in suite.expectations
-            if e.expectation_type in _TABLE_LEVEL or _column(e.configuration) in (None, *columns)
-        ],
-        meta=dict(suite.meta),
-        notes=suite.notes,
+    kept = [
+        expectation.configuration
+        for expectation in suite.expectations
+        if expectation.configuration.type in _TABLE_LEVEL
+        or _column(expectation.configuration) in (None, *columns)
+    ]
+    return gx.ExpectationSuite(
+        name=suite.name, expectations=kept, meta=dict(suite.meta), notes=suite.notes
     )
-    index_columns = [ROW_COLUMN] + (["employee_id"] if "employee_id" in columns else [])
-    batch = _batch_definition(context).get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(
-        runnable,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": index_columns,
-            "exclude_unexpected_values": True,
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 0,
-        },
-        expectation_parameters=parameters or {},
-    )
-    outcomes = [_outcome(item, suite.name) for item in result.results]
-    return SuiteRun(suite=runnable, result=result, batch_id=batch.id, outcomes=outcomes)
 
 
 def publish_data_docs(context: FileDataContext, runs: list[SuiteRun], run_name: str) -> Path:
@@ -124,6 +124,8 @@ def publish_data_docs(context: FileDataContext, runs: list[SuiteRun], run_name: 
     for run in runs:
         context.suites.add_or_update(run.suite)
         _sanitise(run.result)
+        run.result.meta["run_id"] = run_id
+        run.result.meta["validation_time"] = run_id.run_time
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=run.suite.name),
             run_id=run_id,

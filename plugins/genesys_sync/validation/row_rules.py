@@ -1,14 +1,10 @@
-"""Row-level rules GX cannot express: email syntax, real phone numbers and dates, the password
-policy, the role/division catalogue and manager references. Each returns a failing-row mask.
-
-Vectorised where pandas can; email-validator and phonenumbers run once per distinct value, and
-most emails skip email-validator through a conservative pattern it is known to accept.
-"""
+"""Row rules GX cannot express: email, phone, date, password, catalogue, manager."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,7 +91,7 @@ def invalid_emails(emails: pd.Series) -> np.ndarray:
     local_length = emails.str.find("@")
     tld = emails.str.rsplit(".", n=1).str[-1].str.lower()
     easy = plain & (local_length <= 64) & ~tld.isin(_SPECIAL_USE_TLDS)
-    easy &= ~emails.str.lower().str.contains("xn--", regex=False)
+    easy &= ~emails.str.contains("--", regex=False)  # IDNA: "ab--" labels, Punycode
     ask = filled & ~easy
 
     def rejected(value: str) -> bool:
@@ -109,17 +105,38 @@ def invalid_emails(emails: pd.Series) -> np.ndarray:
 
 
 def invalid_phone_numbers(phones: pd.Series) -> np.ndarray:
-    """E.164-shaped numbers that phonenumbers says are not valid numbers (others: GX rule)."""
+    """E.164-shaped numbers that are not valid numbers (the shape itself is a GX rule).
+
+    The number is built from its digits (country code, national number) rather than parsed,
+    which is twice as fast and strict: a value is valid only if it is exactly the E.164 form of
+    a number phonenumbers considers valid (e.g. no national trunk prefix after the code).
+    """
+    shaped = phones.str.fullmatch(E164).fillna(False).to_numpy(bool)
+    return _per_distinct_value(phones, shaped, lambda value: not is_valid_e164(value))
+
+
+def is_valid_e164(value: str) -> bool:
+    """Whether an E.164-shaped string (``+`` and digits) is a valid number (phonenumbers)."""
     import phonenumbers
 
-    def rejected(value: str) -> bool:
-        try:
-            return not phonenumbers.is_valid_number(phonenumbers.parse(value, None))
-        except phonenumbers.NumberParseException:
-            return True
-
-    shaped = phones.str.fullmatch(E164).fillna(False).to_numpy(bool)
-    return _per_distinct_value(phones, shaped, rejected)
+    digits = value[1:]
+    for size in (1, 2, 3):  # country calling codes are prefix-free
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            break
+    else:
+        return False
+    if not national:
+        return False
+    zeros = len(national) - len(national.lstrip("0"))
+    number = phonenumbers.PhoneNumber(
+        country_code=code,
+        national_number=int(national),
+        italian_leading_zero=True if zeros else None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+    return phonenumbers.is_valid_number(number)
 
 
 def impossible_dates(dates: pd.Series) -> np.ndarray:
@@ -144,20 +161,44 @@ def unknown_names(
     values: pd.Series, known: frozenset[str], separator: str | None = None
 ) -> np.ndarray:
     """Rows naming something not in ``known`` (a ``separator``-separated list, or one name)."""
-    names = values.str.split(separator).explode().str.strip() if separator else values
-    unknown = names[(names != "") & ~names.isin(list(known))]
-    return np.isin(np.arange(len(values)), unknown.index.unique())
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(values.to_numpy(object), pa.string())
+    if separator:
+        lists = pc.split_pattern(array, separator)
+        names = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+        rows = pc.list_parent_indices(lists).to_numpy()
+    else:
+        names, rows = array, np.arange(len(array))
+    unknown = pc.and_(pc.not_equal(names, ""), pc.invert(_is_in(names, known)))
+    failed = np.zeros(len(values), dtype=bool)
+    failed[rows[unknown.to_numpy(zero_copy_only=False)]] = True
+    return failed
 
 
 def manager_problems(ids: pd.Series, managers: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Masks of rows whose manager is not in the export, and of rows managing themselves."""
-    filled = managers != ""
-    known = managers.isin(ids[ids != ""].unique())
-    itself = filled & (managers == ids)
-    return (filled & ~known).to_numpy(bool), itself.to_numpy(bool)
+    import pyarrow as pa
+
+    filled = (managers != "").to_numpy(bool)
+    known = _is_in(pa.array(managers.to_numpy(object), pa.string()), ids[ids != ""])
+    itself = filled & (managers == ids).to_numpy(bool)
+    return filled & ~known.to_numpy(zero_copy_only=False), itself
 
 
-def _per_distinct_value(values: pd.Series, ask: np.ndarray, rejected) -> np.ndarray:
+def _is_in(array: Any, values: Iterable[str]) -> Any:
+    """Arrow's ``is_in`` (pandas' ``isin`` is ~25x slower on string columns)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pa.array(values if isinstance(values, pd.Series) else list(values), pa.string())
+    return pc.is_in(array, value_set=value_set)
+
+
+def _per_distinct_value(
+    values: pd.Series, ask: np.ndarray, rejected: Callable[[str], bool]
+) -> np.ndarray:
     """Apply ``rejected`` once per distinct value among the rows in ``ask``."""
     failed = np.zeros(len(values), dtype=bool)
     if not ask.any():

@@ -1,0 +1,71 @@
+"""``ApplyBatchTrigger``: serialisation, and its events against the real sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genesys_sync.mapping import MANAGED_PATHS, desired_user
+from genesys_sync.plan import PlanOptions, plan_sync
+from genesys_sync.report import read_json, write_json
+from genesys_sync.triggers.apply_batch import ApplyBatchTrigger
+from tests.test_plan import row
+
+
+async def _event(trigger):
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+def _batch(tmp_path, changes) -> str:
+    path = tmp_path / "run" / "batches" / "phase1-0001.json"
+    write_json(path, {"batch_id": "phase1-0001", "changes": [c.to_dict() for c in changes]})
+    return str(path)
+
+
+def test_serialization_round_trip():
+    trigger = ApplyBatchTrigger("/runs/r/batches/phase1-0001.json", "genesys_cloud", 0)
+    path, kwargs = trigger.serialize()
+    assert path == "genesys_sync.triggers.apply_batch.ApplyBatchTrigger"
+    assert ApplyBatchTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+async def test_success_event_carries_counts_not_records(sandbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", sandbox.connection_json())
+    user = desired_user(row("E1", email="ada.lovelace@example.com"))
+    plan = plan_sync({"E1": user}, [], PlanOptions(paths=MANAGED_PATHS))
+    batch_path = _batch(tmp_path, plan.writes)
+    event = await _event(ApplyBatchTrigger(batch_path, start_delay=0))
+    assert event["status"] == "success"
+    assert event["outcomes"] == {"applied": 1}
+    assert "@" not in json.dumps(event), "no personal data in trigger events"
+    results = read_json(event["results_path"])["results"]
+    assert [(r["employee_id"], r["outcome"]) for r in results] == [("E1", "applied")]
+    assert [u["externalId"] for u in sandbox.users()] == ["E1"]
+    # Airflow may run a trigger twice: the repeat converges without a duplicate.
+    again = await _event(ApplyBatchTrigger(batch_path, start_delay=0))
+    assert again["status"] == "success"
+    assert [u["externalId"] for u in sandbox.users()] == ["E1"]
+
+
+async def test_unreachable_target_gives_an_error_event(sandbox, tmp_path, monkeypatch):
+    conn = json.loads(sandbox.connection_json())
+    conn["extra"].update({"max_attempts": 2, "max_backoff_seconds": 0.1})
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", json.dumps(conn))
+    sandbox.set_faults(error_rate=1.0)
+    user = desired_user(row("E1"))
+    plan = plan_sync({"E1": user}, [], PlanOptions(paths=MANAGED_PATHS))
+    event = await _event(ApplyBatchTrigger(_batch(tmp_path, plan.writes), start_delay=0))
+    assert event["status"] == "error"
+    assert event["unreachable"] == 1
+    assert sandbox.users() == []
+
+
+@pytest.mark.parametrize("conn", ["{}", '{"conn_type": "http", "extra": {"base_url": "x"}}'])
+async def test_bad_connection_gives_an_error_event(tmp_path, monkeypatch, conn):
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", conn)
+    event = await _event(ApplyBatchTrigger(_batch(tmp_path, []), start_delay=0))
+    assert event["status"] == "error"
+    assert "ScimConfigError" in event["message"]
