@@ -78,12 +78,8 @@ EXPORT = "{{ export_location(params.export, dag_run) }}"
     },
 )
 def genesys_user_sync():
-    wait = HrisExportSensor(
-        task_id="wait_for_export",
-        location=EXPORT,
-        wait_timeout=timedelta(hours=6),
-        poke_interval=60,
-    )
+    # No retry: the deadline already is the patience; a retry would wait a second period.
+    wait = HrisExportSensor(task_id="wait_for_export", location=EXPORT, retries=0)
 
     @task
     def validate(location: str, **context) -> dict:

@@ -18,4 +18,4 @@ for _var in ("AIRFLOW_CONN_GENESYS_CLOUD", "HRIS_WEBHOOK_URL", "AUDIT_LOG_PATH",
              "GENESYS_SYNC_STATE_URL", "GENESYS_SYNC_CONFIG", "HRIS_EXPORT_PATH"):
     os.environ.pop(_var, None)
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.webhook"]

@@ -3,7 +3,7 @@
     python -m genesys_sync.cli env                  # print the local Airflow environment
     python -m genesys_sync.cli sync --export PATH [--conf JSON]
     python -m genesys_sync.cli demo                 # sandbox + one sync of the sample export
-    python -m genesys_sync.cli standalone           # airflow standalone + the sandbox
+    python -m genesys_sync.cli standalone           # Airflow's components + the sandbox
     python -m genesys_sync.cli airflow -- dags list # any airflow command, same environment
 
 Every run goes through the real DAG (``airflow dags test``); this module only prepares the
@@ -58,6 +58,9 @@ def airflow_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # `airflow standalone` starts its components as `airflow ...` from PATH: put the venv first.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", os.defpath)])
     paths = [str(root / "plugins"), str(root / "dags")]
     env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [env.get("PYTHONPATH")] if p])
     return env
@@ -179,6 +182,60 @@ def run_sync(
     return 0 if ok else 1
 
 
+#: What `airflow standalone` runs, started here so that every server binds 127.0.0.1: the
+#: scheduler's and triggerer's log servers (which bind every interface) are not needed when
+#: all components share one machine and one log folder.
+COMPONENTS = (
+    ("api-server",),
+    ("scheduler", "--skip-serve-logs"),
+    ("dag-processor",),
+    ("triggerer", "--skip-serve-logs"),
+)
+
+
+def run_standalone(port: int) -> int:
+    """The sandbox plus Airflow's components (api-server on 127.0.0.1:8080) until Ctrl-C."""
+    env = airflow_env()
+    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+    ensure_airflow_db(env)
+    logs = settings.sync_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    with sandbox(port) as conn_env:
+        env.update(conn_env)
+        try:
+            for component in COMPONENTS:
+                out = (logs / f"{component[0]}.log").open("ab")
+                procs.append(
+                    subprocess.Popen(
+                        [bin_path("airflow"), *component],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+            print(f"Sandbox:    http://127.0.0.1:{port} (development only)")
+            print("Airflow UI: http://127.0.0.1:8080  user admin, password in")
+            print(f"            {passwords} (written when the api-server starts)")
+            print(f"Logs:       {logs}/<component>.log    Stop with Ctrl-C.")
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            failed = [c[0] for c, p in zip(COMPONENTS, procs, strict=True) if p.poll()]
+            print(f"stopped: {', '.join(failed) or 'a component'} exited; see {logs}")
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genesys_sync.cli", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument(
         "--port", type=int, default=int(os.environ.get("SANDBOX_PORT", SANDBOX_PORT))
     )
-    p_alone = sub.add_parser("standalone", help="airflow standalone plus the sandbox")
+    p_alone = sub.add_parser("standalone", help="Airflow's components plus the sandbox")
     p_alone.add_argument(
         "--port", type=int, default=int(os.environ.get("SANDBOX_PORT", SANDBOX_PORT))
     )
@@ -219,18 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         with sandbox(args.port) as conn_env:
             return run_sync(str(sample), {}, conn_env)
     if args.command == "standalone":
-        env = airflow_env()
-        ensure_airflow_db(env)
-        with sandbox(args.port) as conn_env:
-            env.update(conn_env)
-            print(
-                f"Sandbox on http://127.0.0.1:{args.port}; Airflow UI on "
-                f"http://127.0.0.1:8080 (user admin, password in "
-                f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)"
-            )
-            with contextlib.suppress(KeyboardInterrupt):
-                return subprocess.run([bin_path("airflow"), "standalone"], env=env).returncode
-        return 0
+        return run_standalone(args.port)
     if args.command == "airflow":
         env = airflow_env()
         ensure_airflow_db(env)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from genesys_sync.cli import COMPONENTS
 from tests.e2e.harness import ROOT, SAMPLE, assert_user_matches, by_external_id, read_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -80,11 +81,11 @@ def deployment(tmp_path, databases, sandbox):
     logs = tmp_path / "logs"
     logs.mkdir()
     procs = []
-    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-        out = (logs / f"{component}.log").open("wb")
+    for component in COMPONENTS:  # the same commands as `make airflow`
+        out = (logs / f"{component[0]}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [AIRFLOW, component],
+                [AIRFLOW, *component],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

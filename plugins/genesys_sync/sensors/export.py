@@ -19,7 +19,9 @@ class HrisExportSensor(BaseSensorOperator):
     """Waits in the triggerer (no worker slot held) until ``location`` exists.
 
     Past ``wait_timeout`` the task fails with a message that names the missing file, and the
-    DAG's failure alert fires.
+    DAG's failure alert fires. Left unset, the deadline and the poke interval come from the
+    config file (``export.wait_timeout_minutes``, ``export.poke_interval_seconds``), read when
+    the task runs, never at parse time.
     """
 
     template_fields: Sequence[str] = ("location",)
@@ -28,15 +30,14 @@ class HrisExportSensor(BaseSensorOperator):
         self,
         *,
         location: str,
-        wait_timeout: timedelta = timedelta(hours=6),
-        poke_interval: float = 60.0,
+        wait_timeout: timedelta | None = None,
+        poke_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            poke_interval=poke_interval, timeout=wait_timeout.total_seconds(), **kwargs
-        )
+        super().__init__(poke_interval=poke_interval or 60.0, **kwargs)
         self.location = location
         self.wait_timeout = wait_timeout
+        self.configured_poke_interval = poke_interval
 
     def poke(self, context: Context) -> bool:
         from genesys_sync.export import export_exists
@@ -46,11 +47,19 @@ class HrisExportSensor(BaseSensorOperator):
     def execute(self, context: Context) -> None:
         if self.poke(context):
             return
-        deadline = datetime.now(UTC) + self.wait_timeout
+        wait_timeout, interval = self.wait_timeout, self.configured_poke_interval
+        if wait_timeout is None or interval is None:
+            from genesys_sync.config import load_config
+
+            export = load_config().export
+            wait_timeout = wait_timeout or timedelta(minutes=export.wait_timeout_minutes)
+            interval = interval or export.poke_interval_seconds
+        deadline = datetime.now(UTC) + wait_timeout
+        self.log.info("Waiting for the HRIS export at %s until %s", self.location, deadline)
         self.defer(
-            trigger=ExportAvailableTrigger(self.location, deadline.isoformat(), self.poke_interval),
+            trigger=ExportAvailableTrigger(self.location, deadline.isoformat(), interval),
             method_name="execute_complete",
-            timeout=self.wait_timeout + timedelta(minutes=5),
+            timeout=wait_timeout + timedelta(minutes=5),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
