@@ -48,8 +48,8 @@ format: install
 lock: install  ## re-resolve requirements*.txt and rewrite constraints.txt
 	$(VENV)/bin/uv pip compile --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
 
-bench: install  ## benchmarks (gate speed and memory)
-	$(PY) benchmarks/bench_gate.py
+bench: install  ## benchmarks: gate speed and memory, DAG parse time, planning
+	$(PY) benchmarks/bench_gate.py && $(PY) benchmarks/bench_parse.py && $(PY) benchmarks/bench_plan.py
 
 clean:  ## remove the local state (runs, audit log, Airflow home); keeps .venv
 	rm -rf $(GENESYS_SYNC_HOME)

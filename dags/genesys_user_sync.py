@@ -17,7 +17,7 @@ Keeps Genesys Cloud's users in sync with the nightly HRIS export.
    many operations failed; per-user problems are reported, not fatal.
 
 Params: `dry_run`, `employee_ids`, `export`, `force`, `approve_deactivations`,
-`wait_for_approval`.
+`full_reconcile`, `wait_for_approval`.
 Logic lives in `plugins/genesys_sync`; this file only wires it.
 """
 
@@ -69,6 +69,11 @@ EXPORT = "{{ export_location(params.export, dag_run) }}"
             False,
             type="boolean",
             description="Apply deactivations/deletions above the safety threshold.",
+        ),
+        "full_reconcile": Param(
+            False,
+            type="boolean",
+            description="Read every target user, not only those that changed (also weekly).",
         ),
         "wait_for_approval": Param(
             True,

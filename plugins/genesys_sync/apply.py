@@ -55,6 +55,7 @@ class OpResult:
     error: str | None = None
     unreachable: bool = False
     note: str | None = None
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, [], False)}

@@ -44,6 +44,7 @@ class RunParams:
     export: str | None = None
     force: bool = False
     approve_removals: bool = False
+    full_reconcile: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +59,7 @@ class RunParams:
             export=params.get("export") or None,
             force=bool(params.get("force", False)),
             approve_removals=bool(params.get("approve_deactivations", False)),
+            full_reconcile=bool(params.get("full_reconcile", False)),
         )
 
 
@@ -147,14 +149,93 @@ def validate_stage(
 # --- plan -----------------------------------------------------------------------------------
 
 
-async def _read_target(scim: ScimConnectionConfig) -> tuple[list[dict], list[dict], dict, int]:
+@dataclass
+class TargetView:
+    """What the plan stage read of the target: all of it, or only the users that changed."""
+
+    users: list[dict[str, Any]]
+    schemas: list[dict[str, Any]]
+    spc: dict[str, Any]
+    calls: int
+    full: bool
+
+
+LAST_FULL_READ = "last_full_reconcile"
+
+
+async def _read_target(
+    scim: ScimConnectionConfig, only: Mapping[str, Any] | None = None
+) -> TargetView:
+    """Read the whole target, or (``only``: employee id -> (target id or None, userName or
+    None)) just those users, one look-up each, a few at a time."""
     from genesys_sync.scim.client import AsyncScimClient
+    from genesys_sync.scim.errors import ScimNotFound
 
     async with AsyncScimClient(scim) as client:
         spc = await client.service_provider_config()
         schemas = await client.schemas()
-        users = await client.list_all_users()
-        return users, schemas, spc, _calls(client)
+        if only is None:
+            users = await client.list_all_users()
+            return TargetView(users, schemas, spc, _calls(client), full=True)
+        semaphore = asyncio.Semaphore(4)
+
+        async def look_up(eid: str, tid: str | None, user_name: str | None) -> list[dict]:
+            async with semaphore:
+                if tid:
+                    try:
+                        return [(await client.get_user(tid))[0]]
+                    except ScimNotFound:
+                        pass
+                found = [await client.find_user("externalId", eid)]
+                if user_name:
+                    found.append(await client.find_user("userName", user_name))
+                return [u for u in found if u]
+
+        found = await asyncio.gather(*(look_up(e, t, n) for e, (t, n) in only.items()))
+        users = list({u["id"]: u for batch in found for u in batch}.values())
+        return TargetView(users, schemas, spc, _calls(client), full=False)
+
+
+def _incremental_scope(
+    desired: Mapping[str, Any], store: StateStore, params: RunParams, config: SyncConfig
+) -> tuple[dict[str, Any], set[str]] | None:
+    """Which users an incremental run must read, or None when this run reads everything.
+
+    A run reads everything on the first run, when forced (param ``full_reconcile``), when the
+    last full read is older than ``sync.reconcile_every_days``, or when so many users changed
+    that listing is cheaper than looking each one up.
+    """
+    from genesys_sync.plan import fingerprint
+
+    last = store.get_meta(LAST_FULL_READ)
+    if params.full_reconcile or not last:
+        return None
+    age = datetime.now(UTC) - datetime.fromisoformat(last)
+    if age.total_seconds() > config.sync.reconcile_every_days * 86400:
+        return None
+    known = store.fingerprints()
+    ids = {eid: tid for eid, (tid, _, _) in known.items()}
+    unchanged = {
+        eid
+        for eid, user in desired.items()
+        if eid in known
+        and known[eid][1] == fingerprint(user, ids.get(user.manager_employee_id or ""))
+        # Never created (on leave or terminated before their first sync): nothing to write;
+        # a same-named user made by hand is adopted at the next full reconciliation.
+        or eid not in known
+        and not user.active
+    }
+    scope = {
+        eid: (ids.get(eid), user.user_name) for eid, user in desired.items() if eid not in unchanged
+    }
+    if not params.employee_ids:  # managed users missing from a full export
+        scope |= {
+            eid: (tid, None)
+            for eid, (tid, _, active) in known.items()
+            if eid not in desired and active
+        }
+    list_cost = 2 * (len(known) // 25 + 1)  # active + inactive pages of 25
+    return (scope, unchanged) if len(scope) < list_cost else None
 
 
 def _to_date(value: Any) -> date | None:
@@ -200,38 +281,70 @@ def plan_stage(
                 f"backfill safety: this export ({run_day}) is older than the newest applied "
                 f"export ({newest}); rerun with param force=true to apply it"
             )
-        target_users, schemas, spc, calls = asyncio.run(_read_target(scim))
+        scope = _incremental_scope(desired, store, params, config)
+        view = asyncio.run(_read_target(scim, scope[0] if scope else None))
+        unchanged = scope[1] if scope else set()
+        managed = store.managed_ids()
         policy = config.sync
         plan = plan_sync(
-            desired,
-            target_users,
+            {eid: u for eid, u in desired.items() if eid not in unchanged},
+            view.users,
             PlanOptions(
-                paths=supported_paths(schemas),
+                paths=supported_paths(view.schemas),
                 full_export=not params.employee_ids,
                 approve_removals=params.approve_removals,
                 removal_threshold_count=policy.deletion_threshold_count,
                 removal_threshold_fraction=policy.deletion_threshold_fraction,
                 delete_after_days=policy.delete_after_days,
-                max_tenant_users=config.gate.max_tenant_users,
+                # Capacity needs every active user: checked on full reads (and by the gate).
+                max_tenant_users=config.gate.max_tenant_users if view.full else None,
                 now=datetime.now(UTC),
+                managed_total=None if view.full else len(managed),
             ),
-            managed=store.managed_ids(),
+            managed={eid: tid for eid, tid in managed.items() if eid not in unchanged},
             deactivated_at=store.deactivated_since(),
+            known_ids=managed,
         )
+        plan.changes += [
+            Change(
+                Kind.UNCHANGED,
+                eid,
+                target_id=managed[eid],
+                reason="unchanged since the last applied run",
+            )
+            if eid in managed
+            else Change(Kind.SKIPPED, eid, reason=f"not created: status {desired[eid].status}")
+            for eid in sorted(unchanged)
+        ]
+        calls = view.calls
         # Users found in the target by externalId are ours even if the state was lost.
         store.adopt_matched(
             {
-                c.employee_id: (c.target_id, c.kind is not Kind.DEACTIVATE)
+                c.employee_id: (
+                    c.target_id,
+                    c.employee_id in desired
+                    and desired[c.employee_id].active
+                    and c.kind is not Kind.DEACTIVATE,
+                )
                 for c in plan.changes
                 if c.target_id
                 and c.kind in (Kind.UNCHANGED, Kind.UPDATE, Kind.DEACTIVATE, Kind.REACTIVATE)
             }
         )
+        store.record_verified(
+            {
+                c.employee_id: (c.target_id, c.fingerprint)
+                for c in plan.changes
+                if c.kind is Kind.UNCHANGED and c.fingerprint and c.target_id
+            }
+        )
+        if view.full:
+            store.set_meta(LAST_FULL_READ, datetime.now(UTC).isoformat())
     finally:
         store.close()
 
     counts = plan.counts()
-    supported, max_ops, max_payload = bulk_limits(spc)
+    supported, max_ops, max_payload = bulk_limits(view.spc)
     bulk = {
         "supported": supported and max_ops > 0 and max_payload > 0 and scim.flavor != "genesys",
         "max_operations": max_ops,
@@ -249,6 +362,7 @@ def plan_stage(
         "active_after": plan.active_after,
         "bulk": bulk,
         "api_calls": calls,
+        "target_read": "full" if view.full else f"incremental ({len(scope[0])} users looked up)",
         "changes": [c.summary() for c in plan.changes if c.kind is not Kind.UNCHANGED],
     }
     reporting.write_json(run_dir / "plan.json", plan_doc)
@@ -360,6 +474,8 @@ async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[
             applier = BatchApplier(client)
         results = await applier.apply(changes)
         calls = _calls(client)
+    for change, result in zip(changes, results, strict=True):
+        result.fingerprint = change.fingerprint
     data = [r.to_dict() for r in results]
     summary = summarise(data)
     results_path = Path(batch_path).parent.parent / "results" / f"{batch['batch_id']}.json"

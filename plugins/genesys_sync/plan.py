@@ -7,6 +7,8 @@ unchanged, or is a conflict that the sync must leave alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -58,6 +60,7 @@ class Change:
     phase: int = 1
     held: bool = False
     reason: str | None = None
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,6 +93,7 @@ class PlanOptions:
     delete_after_days: float | None = None
     max_tenant_users: int | None = None
     now: datetime | None = None
+    managed_total: int | None = None  # managed users in all (when the target was read in part)
 
 
 @dataclass
@@ -147,18 +151,31 @@ def _diff(
     return [p for p in paths if canonical(p, desired.get(p)) != current.get(p)]
 
 
+def fingerprint(user: DesiredUser, manager_id: str | None) -> str:
+    """A digest of everything the sync would write for a user (its resolved manager included).
+
+    Stored after a successful write; an incremental run skips users whose digest is unchanged.
+    """
+    data = {p: canonical(p, v) for p, v in user.attributes.items()}
+    data |= {"status": user.status, "manager": manager_id}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def plan_sync(
     desired: Mapping[str, DesiredUser],
     target_users: Iterable[Mapping[str, Any]],
     options: PlanOptions,
     managed: Mapping[str, str] | None = None,
     deactivated_at: Mapping[str, datetime] | None = None,
+    known_ids: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan the changes that make the target hold what ``desired`` says.
 
     ``managed`` maps employee ids the sync has managed before to their target ids (the
     state store); ``deactivated_at`` says since when a managed user is inactive (for the
-    deletion grace period). Users the sync does not manage are never changed.
+    deletion grace period). ``known_ids`` resolves managers that are not in ``target_users``
+    (an incremental run reads only the users that changed). Users the sync does not manage are
+    never changed.
     """
     managed = dict(managed or {})
     deactivated_at = deactivated_at or {}
@@ -198,7 +215,9 @@ def plan_sync(
         if mid in matched:  # the manager is created in this run
             return None, True
         existing = target.by_external.get(mid)
-        return (existing["id"], False) if existing else (None, False)
+        if existing:
+            return existing["id"], False
+        return (known_ids or {}).get(mid), False
 
     # 2. Decide each matched user's change.
     for eid, user in desired.items():
@@ -219,6 +238,8 @@ def plan_sync(
                     body=create_payload(user, paths, manager_id),
                     desired=_desired_values(user, paths, manager_id),
                     changed=[p for p in paths if user.attributes.get(p) is not None],
+                    # Linked later: the next run re-reads the user once instead of trusting it.
+                    fingerprint=None if link_later else fingerprint(user, manager_id),
                 )
             )
             if link_later:
@@ -264,6 +285,7 @@ def plan_sync(
                 etag=_etag(found),
                 changed=changed,
                 desired={p: desired_values.get(p) for p in changed},
+                fingerprint=None if link_later else fingerprint(user, manager_id),
             )
         )
         if link_later:
@@ -309,7 +331,7 @@ def plan_sync(
                     )
                 )
 
-    managed_count = len(
+    managed_count = options.managed_total or len(
         {u["id"] for u in target.by_id.values() if u.get("externalId") in desired}
         | {tid for tid in managed.values() if tid in target.by_id}
     )

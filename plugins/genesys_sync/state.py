@@ -1,6 +1,7 @@
 """What the sync keeps between runs, in a SQL store (SQLite by default, PostgreSQL in compose).
 
-- ``managed_users``: employee id -> target id, last ETag, active flag, since when inactive.
+- ``managed_users``: employee id -> target id, last ETag, active flag, since when inactive,
+  and the fingerprint of what was last applied (incremental runs skip unchanged users).
 - ``applied_exports``: every accepted export (logical date, row counts) and whether it was
   applied, so the gate can compare row counts and backfills can tell an old export.
 
@@ -30,6 +31,14 @@ managed_users = sa.Table(
     sa.Column("deactivated_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_run_id", sa.String(250)),
+    sa.Column("fingerprint", sa.String(64)),
+)
+
+sync_meta = sa.Table(
+    "sync_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(250), nullable=False),
 )
 
 applied_exports = sa.Table(
@@ -62,6 +71,18 @@ class StateStore:
         self.url = url or settings.state_url()
         self.engine = sa.create_engine(self.url, future=True)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a store was created (tables are created, never migrated else)."""
+        existing = {c["name"] for c in sa.inspect(self.engine).get_columns("managed_users")}
+        with self.engine.begin() as conn:
+            for column in managed_users.columns:
+                if column.name not in existing:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    conn.execute(
+                        sa.text(f"ALTER TABLE managed_users ADD COLUMN {column.name} {kind}")
+                    )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -105,6 +126,8 @@ class StateStore:
                 }
                 if r.get("etag"):
                     values["etag"] = r["etag"]
+                # What was applied, or None: a later incremental run then re-reads the user.
+                values["fingerprint"] = r.get("fingerprint")
                 if kind == "deactivate":
                     values["active"] = False
                     if existing is None or existing.deactivated_at is None:
@@ -141,6 +164,38 @@ class StateStore:
                         updated_at=now,
                     )
                 )
+
+    def fingerprints(self) -> dict[str, tuple[str, str | None, bool]]:
+        """employee id -> (target id, fingerprint of what was applied, active)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    managed_users.c.employee_id,
+                    managed_users.c.target_id,
+                    managed_users.c.fingerprint,
+                    managed_users.c.active,
+                )
+            )
+            return {eid: (tid, fp, bool(active)) for eid, tid, fp, active in rows}
+
+    def record_verified(self, verified: Mapping[str, tuple[str, str | None]]) -> None:
+        """Users the target was seen to hold as desired: employee id -> (target id, fingerprint)."""
+        with self.engine.begin() as conn:
+            for eid, (tid, fp) in verified.items():
+                conn.execute(
+                    sa.update(managed_users)
+                    .where(managed_users.c.employee_id == eid)
+                    .values(target_id=tid, fingerprint=fp)
+                )
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sync_meta.c.value).where(sync_meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sync_meta).where(sync_meta.c.key == key))
+            conn.execute(sa.insert(sync_meta).values(key=key, value=value))
 
     # --- exports ---------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ def test_sync_dag_shape(dagbag):
     assert dag.get_task("report").trigger_rule == "all_done"
     assert set(dag.params.keys()) == {
         "dry_run", "employee_ids", "export", "force", "approve_deactivations",
-        "wait_for_approval",
+        "full_reconcile", "wait_for_approval",
     }  # fmt: skip
 
 

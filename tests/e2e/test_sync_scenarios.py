@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import (
+    ENTERPRISE,
     assert_user_matches,
     by_external_id,
     read_rows,
@@ -297,3 +298,54 @@ def test_blocked_gate_writes_nothing(target, sync_home, tmp_path):
     assert result.report["status"] == "failed" and result.report["writes"] == 0
     assert "gate" in result.report["failure_reason"]
     assert target.users() == []
+
+
+def test_incremental_runs_read_only_what_changed_and_full_reconcile_repairs_drift(
+    target, sync_home, tmp_path
+):
+    rows = read_rows()
+    _load(target, sync_home, tmp_path, rows)
+    _load(target, sync_home, tmp_path, rows, "settle.csv")  # re-reads the users linked last run
+    quiet = _load(target, sync_home, tmp_path, rows, "quiet.csv")
+    plan = json.loads(
+        sorted((sync_home / "runs").glob("*/plan.json"), key=lambda p: p.stat().st_mtime)[
+            -1
+        ].read_text()
+    )
+    assert plan["target_read"] == "incremental (0 users looked up)"
+    assert quiet.report["writes"] == 0 and quiet.report["api_calls"] <= 4
+    # Someone edits a user by hand in the target: an incremental run cannot see it ...
+    victim = next(r for r in rows if r["status"] == "active" and r["title"])
+    user = by_external_id(target.users())[victim["employee_id"]]
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Edited by hand"}],
+    }
+    if target.genesys:
+        import httpx
+
+        token = target.handle.access_token()
+        httpx.patch(
+            f"{target.handle.scim_base_url}/users/{user['id']}",
+            json=patch,
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+    else:
+        with target.handle.client() as client:
+            client.patch(f"/Users/{user['id']}", json=patch).raise_for_status()
+    changed = copy.deepcopy(rows)
+    mover = next(
+        r
+        for r in changed
+        if r["status"] == "active" and r is not victim and r["employee_id"] != victim["employee_id"]
+    )
+    mover["department"] = "Workforce Management"
+    result = _load(target, sync_home, tmp_path, changed, "one-change.csv")
+    assert result.report["writes"] == 1
+    users = by_external_id(target.users())
+    assert users[mover["employee_id"]][ENTERPRISE]["department"] == "Workforce Management"
+    assert users[victim["employee_id"]]["title"] == "Edited by hand"
+    # ... a full reconciliation (param, or every reconcile_every_days) repairs the drift.
+    full = _load(target, sync_home, tmp_path, changed, "full.csv", conf={"full_reconcile": True})
+    assert full.report["writes"] == 1
+    assert by_external_id(target.users())[victim["employee_id"]]["title"] == victim["title"]
