@@ -10,29 +10,17 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import sys
 import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-COLUMNS: tuple[str, ...] = (
-    "employee_id",
-    "email",
-    "display_name",
-    "first_name",
-    "last_name",
-    "title",
-    "department",
-    "division",
-    "manager_employee_id",
-    "status",
-    "hire_date",
-    "work_phone",
-    "mobile_phone",
-    "roles",
-    "skills",
-    "languages",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+from genesys_sync.config import CANONICAL_COLUMNS  # noqa: E402
+
+COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -243,15 +243,7 @@ def plan_sync(
                 )
             )
             if link_later:
-                changes.append(
-                    Change(
-                        Kind.LINK_MANAGER,
-                        eid,
-                        phase=2,
-                        manager_employee_id=user.manager_employee_id,
-                        changed=[MANAGER_PATH],
-                    )
-                )
+                changes.append(_link_manager(user))
             continue
 
         current = current_attributes(found, paths)
@@ -289,16 +281,7 @@ def plan_sync(
             )
         )
         if link_later:
-            changes.append(
-                Change(
-                    Kind.LINK_MANAGER,
-                    eid,
-                    phase=2,
-                    target_id=found["id"],
-                    manager_employee_id=user.manager_employee_id,
-                    changed=[MANAGER_PATH],
-                )
-            )
+            changes.append(_link_manager(user, found["id"]))
 
     # 3. Managed users missing from a full export are deactivated (and deleted after grace).
     if options.full_export:
@@ -352,6 +335,18 @@ def plan_sync(
             "raise the limit or reduce the export"
         )
     return Plan(changes, managed_count, threshold, active_after)
+
+
+def _link_manager(user: DesiredUser, target_id: str | None = None) -> Change:
+    """A second-wave change: point the user at a manager created in the same run."""
+    return Change(
+        Kind.LINK_MANAGER,
+        user.employee_id,
+        target_id=target_id,
+        phase=2,
+        manager_employee_id=user.manager_employee_id,
+        changed=[MANAGER_PATH],
+    )
 
 
 def _desired_values(user: DesiredUser, paths: Iterable[str], manager_id: str | None) -> dict:

@@ -252,7 +252,10 @@ def test_single_user_sync_touches_only_that_employee(target, sync_home, tmp_path
     _load(target, sync_home, tmp_path, rows)
     before = {u["id"]: u for u in target.users()}
     changed = copy.deepcopy(rows)
-    one, other = [r for r in changed if r["status"] == "active"][3:5]
+    managers = {r["manager_employee_id"] for r in changed}
+    one, other = [
+        r for r in changed if r["status"] == "active" and r["employee_id"] not in managers
+    ][3:5]
     one["title"] = "Promoted"
     other["title"] = "Also changed, not requested"
     dropped = [r for r in changed if r is not other]  # missing: would be deactivated
