@@ -23,6 +23,7 @@ Logic lives in `plugins/genesys_sync`; this file only wires it.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -35,6 +36,8 @@ from genesys_sync.sensors.export import HrisExportSensor
 
 CONN_ID = "genesys_cloud"
 EXPORT = "{{ export_location(params.export, dag_run) }}"
+# How long held deactivations wait for a human before the request expires to "reject".
+APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("GENESYS_SYNC_APPROVAL_TIMEOUT_HOURS", 12)))
 
 
 @dag(
@@ -128,7 +131,7 @@ def genesys_user_sync():
     def removals_held(**context) -> bool:
         from genesys_sync.pipeline import planned_batches
 
-        held = planned_batches(context["run_id"], "held")
+        held = planned_batches(context["run_id"], "held_batches")
         return bool(held) and bool(context["params"].get("wait_for_approval", True))
 
     approve = ApprovalOperator(
@@ -136,14 +139,14 @@ def genesys_user_sync():
         subject="genesys_user_sync: approve the held deactivations?",
         body="{{ held_summary(run_id) }}",
         defaults="Reject",  # an unanswered request expires to "reject"
-        response_timeout=timedelta(hours=12),
+        response_timeout=APPROVAL_TIMEOUT,
     )
 
     @task
     def held_batches(**context) -> list[str]:
         from genesys_sync.pipeline import planned_batches
 
-        return planned_batches(context["run_id"], "held")
+        return planned_batches(context["run_id"], "held_batches")
 
     @task(trigger_rule="all_done", retries=0)
     def report(**context) -> dict:
@@ -176,7 +179,17 @@ def genesys_user_sync():
     def outcome(**context) -> dict:
         from genesys_sync.pipeline import check_outcome
 
-        return check_outcome(context["run_id"])
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])
+        failed = sorted(
+            {
+                task
+                for run in states.values()
+                for task, state in run.items()
+                if state in ("failed", "upstream_failed") and task != ti.task_id
+            }
+        )
+        return check_outcome(context["run_id"], failed_tasks=failed)
 
     gate = validate(EXPORT)
     applied = ApplyBatchOperator.partial(task_id="apply_batch", conn_id=CONN_ID).expand(
@@ -186,12 +199,13 @@ def genesys_user_sync():
     linked = ApplyBatchOperator.partial(task_id="link_managers", conn_id=CONN_ID).expand(
         batch_path=links
     )
+    approved = held_batches()
     held = ApplyBatchOperator.partial(task_id="apply_held", conn_id=CONN_ID).expand(
-        batch_path=held_batches()
+        batch_path=approved
     )
     wait >> gate
     applied >> links
-    applied >> removals_held() >> approve >> held
+    applied >> removals_held() >> approve >> approved
     done = report()
     [linked, held] >> done
     done >> notify_hris() >> outcome()

@@ -105,3 +105,22 @@ async def test_bulk_applier_sends_bulk_and_replays_conflicts_alone(plain_scim):
         assert client.stats.by_method.get("POST", 0) >= 2  # two BulkRequests of two and one
     names = sorted(u["userName"] for u in plain_scim.users())
     assert names == ["e1@example.com", "e2@example.com", "e3@example.com"]
+
+
+def test_a_repeated_batch_keeps_the_write_of_the_first_attempt():
+    from genesys_sync.pipeline import merge_attempts
+
+    first = [
+        {"employee_id": "E1", "kind": "deactivate", "outcome": "applied", "target_id": "t"},
+        {"employee_id": "E2", "kind": "update", "outcome": "failed"},
+    ]
+    again = [
+        {"employee_id": "E1", "kind": "deactivate", "outcome": "unchanged"},
+        {"employee_id": "E2", "kind": "update", "outcome": "applied"},
+    ]
+    merged = merge_attempts(first, again)
+    assert [(r["employee_id"], r["outcome"]) for r in merged] == [
+        ("E1", "applied"),
+        ("E2", "applied"),
+    ]
+    assert merged[0]["note"] == "applied by an earlier attempt"

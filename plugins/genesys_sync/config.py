@@ -72,7 +72,6 @@ class SyncPolicy:
     delete_after_days: float | None = None
     max_failure_fraction: float = 0.2
     reconcile_every_days: float = 7
-    approval_timeout_hours: float = 12
 
 
 @dataclass(frozen=True)

@@ -476,9 +476,10 @@ async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[
         calls = _calls(client)
     for change, result in zip(changes, results, strict=True):
         result.fingerprint = change.fingerprint
-    data = [r.to_dict() for r in results]
-    summary = summarise(data)
     results_path = Path(batch_path).parent.parent / "results" / f"{batch['batch_id']}.json"
+    earlier = await asyncio.to_thread(_read_optional, results_path)
+    data = merge_attempts(earlier["results"] if earlier else [], [r.to_dict() for r in results])
+    summary = summarise(data)
     payload = {
         "batch_id": batch["batch_id"],
         "results": data,
@@ -492,6 +493,24 @@ async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[
         "api_calls": calls,
         **summary,
     }
+
+
+def merge_attempts(
+    earlier: Sequence[Mapping[str, Any]], latest: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Results of a batch that ran more than once (a retried task, a restarted trigger).
+
+    A write an earlier attempt made stays recorded as applied, even though the repeat found
+    nothing left to do ("unchanged") or failed: the audit trail must not lose a write.
+    """
+    applied = {(r["employee_id"], r["kind"]): r for r in earlier if r.get("outcome") == "applied"}
+    merged = []
+    for result in latest:
+        first = applied.get((result["employee_id"], result["kind"]))
+        if first is not None and result.get("outcome") != "applied":
+            result = {**first, "note": "applied by an earlier attempt"}
+        merged.append(result)
+    return merged
 
 
 # --- finish ---------------------------------------------------------------------------------
@@ -629,12 +648,17 @@ def _failure_reason(missing, unreachable, counts, attempted, config, planned, ga
     return "the run stopped before its plan was made (nothing was written)"
 
 
-def check_outcome(run_id: str) -> dict[str, Any]:
-    """The run's verdict: raise ``SyncFailed`` unless its report says success."""
+def check_outcome(run_id: str, failed_tasks: Sequence[str] = ()) -> dict[str, Any]:
+    """The run's verdict: raise ``SyncFailed`` unless every task and the report say success."""
     path = settings.run_dir(run_id) / "report.json"
     report = _read_optional(path)
     if report is None:
-        raise SyncFailed(f"Sync run {run_id} wrote no report: see the finish task's log.")
+        raise SyncFailed(f"Sync run {run_id} wrote no report: see the report task's log.")
+    if failed_tasks:
+        raise SyncFailed(
+            f"Sync run {run_id} failed: task(s) {', '.join(failed_tasks)} failed "
+            f"({report.get('failure_reason') or 'see their logs'}). Report: {path}"
+        )
     if report["status"] != "success":
         raise SyncFailed(
             f"Sync run {run_id} failed: {report.get('failure_reason')}. Report: {path}"

@@ -11,19 +11,29 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from genesys_sync.cli import COMPONENTS
-from tests.e2e.harness import ROOT, assert_user_matches, by_external_id, read_rows
+from tests.e2e.harness import (
+    ROOT,
+    SAMPLE,
+    assert_user_matches,
+    by_external_id,
+    read_rows,
+    write_rows,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -51,6 +61,44 @@ def databases():
     admin.dispose()
 
 
+@dataclass
+class Deployment:
+    env: dict[str, str]
+    logs: Path
+    api: str
+    export: Path
+
+    def airflow(self, *args: str) -> str:
+        return _airflow(self.env, *args)
+
+    def wait(self, predicate, timeout: float, what: str):
+        return _wait(predicate, timeout, what, self.logs)
+
+    def runs(self) -> list[dict]:
+        out = self.airflow("dags", "list-runs", "genesys_user_sync", "-o", "json")
+        lines = [line for line in out.splitlines() if line.startswith("[")]
+        return json.loads(lines[-1]) if lines else []
+
+    def wait_for_dag(self) -> None:
+        def registered() -> bool:
+            out = subprocess.run(
+                [AIRFLOW, "dags", "list", "-o", "json"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+            )
+            return out.returncode == 0 and "genesys_user_sync" in out.stdout
+
+        self.wait(registered, 180, "the dag-processor to register the DAG")
+
+    def wait_for_run(self, run_id: str | None = None) -> dict:
+        def finished():
+            runs = [r for r in self.runs() if run_id in (None, r["run_id"])]
+            return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
+
+        return self.wait(finished, 600, f"run {run_id or 'the first run'} to finish")
+
+
 @pytest.fixture
 def deployment(tmp_path, databases, sandbox):
     port = _free_port()
@@ -69,12 +117,16 @@ def deployment(tmp_path, databases, sandbox):
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        # Lets the test answer the approval request through the REST API as an admin.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
         "GENESYS_SYNC_STATE_URL": databases["state"],
         "AIRFLOW_CONN_GENESYS_CLOUD": sandbox.connection_json(),
+        # Where "HR drops the export": scheduled runs read it (tests write it).
+        "HRIS_EXPORT_PATH": str(tmp_path / "drop" / "hris_export.csv"),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
     }
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -93,7 +145,7 @@ def deployment(tmp_path, databases, sandbox):
             )
         )
     try:
-        yield env, logs
+        yield Deployment(env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"]))
     finally:
         for proc in procs:
             try:
@@ -126,26 +178,13 @@ def _wait(predicate, timeout: float, what: str, logs: Path):
 
 
 def test_scheduled_run_through_real_components(deployment, sandbox):
-    env, logs = deployment
-
-    def dag_registered() -> bool:
-        out = subprocess.run(
-            [AIRFLOW, "dags", "list", "-o", "json"], env=env, capture_output=True, text=True
-        )
-        return out.returncode == 0 and "genesys_user_sync" in out.stdout
-
-    _wait(dag_registered, 180, "the dag-processor to register the DAG", logs)
-    # Unpausing makes the scheduler start the latest nightly interval (catchup is off):
-    # a scheduled run, reading the export location from the config (the sample).
-    _airflow(env, "dags", "unpause", "genesys_user_sync")
-
-    def finished():
-        out = _airflow(env, "dags", "list-runs", "genesys_user_sync", "-o", "json")
-        lines = [line for line in out.splitlines() if line.startswith("[")]
-        runs = json.loads(lines[-1]) if lines else []
-        return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
-
-    run = _wait(finished, 600, "the DAG run to finish", logs)
+    env, logs = deployment.env, deployment.logs
+    deployment.export.parent.mkdir(parents=True)
+    shutil.copy(SAMPLE, deployment.export)
+    deployment.wait_for_dag()
+    # Unpausing makes the scheduler start the latest nightly interval (catchup is off).
+    deployment.airflow("dags", "unpause", "genesys_user_sync")
+    run = deployment.wait_for_run()
     assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
     assert run["run_id"].startswith("scheduled__")
 
@@ -175,3 +214,68 @@ def test_scheduled_run_through_real_components(deployment, sandbox):
         assert managed == created
         assert exports.scalar() == 1
     engine.dispose()
+
+
+def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):
+    """A run from the scheduler asks a human (Airflow's HITL) before mass deactivations."""
+    base = next(r for r in read_rows() if r["status"] == "active" and not r["manager_employee_id"])
+    rows = [
+        dict(
+            base,
+            employee_id=f"H{n:04d}",
+            email=f"h{n:04d}@example.com",
+            display_name=f"Hire {n}",
+            work_phone=f"+1202555{n:04d}",
+            mobile_phone="",
+        )
+        for n in range(120)
+    ]
+    write_rows(deployment.export, rows)
+    deployment.wait_for_dag()
+    deployment.airflow("dags", "unpause", "genesys_user_sync")
+    first = deployment.wait_for_run()
+    assert first["state"] == "success"
+    assert len(sandbox.users()) == 120
+
+    write_rows(deployment.export, rows[:109])  # 11 gone: under the gate's 10%, over max(10, 5%)
+    deployment.airflow("dags", "trigger", "genesys_user_sync")
+    manual = deployment.wait(
+        lambda: next((r for r in deployment.runs() if r["run_id"].startswith("manual__")), None),
+        60,
+        "the manual run to be created",
+    )
+    token = httpx.get(f"{deployment.api}/auth/token").json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = (
+        f"{deployment.api}/api/v2/dags/genesys_user_sync/dagRuns/{manual['run_id']}"
+        "/taskInstances/approve_removals/-1/hitlDetails"
+    )
+
+    def waiting_for_a_human():
+        response = httpx.get(url, headers=headers)
+        return response.json() if response.status_code == 200 else None
+
+    detail = deployment.wait(waiting_for_a_human, 300, "the approval request")
+    assert detail["options"] == ["Approve", "Reject"] and detail["defaults"] == ["Reject"]
+    assert "**11**" in detail["body"] and "@" not in detail["body"]
+    users = by_external_id(sandbox.users())
+    assert all(users[r["employee_id"]]["active"] for r in rows), "nothing before approval"
+
+    # Approve like a person watching the UI: answer whenever a request is open. (Airflow
+    # 3.3.2 may kill a task right after it parks and retry it, which opens a new request.)
+    def approve_until_done():
+        detail = waiting_for_a_human()
+        if detail and not detail["response_received"]:
+            answer = httpx.patch(url, headers=headers, json={"chosen_options": ["Approve"]})
+            assert answer.status_code in (200, 409), answer.text
+        runs = [r for r in deployment.runs() if r["run_id"] == manual["run_id"]]
+        return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
+
+    run = deployment.wait(approve_until_done, 600, "the approved run to finish")
+    assert run["state"] == "success"
+    users = by_external_id(sandbox.users())
+    inactive = sorted(eid for eid, u in users.items() if not u["active"])
+    assert inactive == [r["employee_id"] for r in rows[109:]]
+    reports = sorted(Path(deployment.env["GENESYS_SYNC_HOME"]).glob("runs/manual__*/report.json"))
+    report = json.loads(reports[-1].read_text())
+    assert report["applied"]["deactivate"] == 11 and report["held"] == 0

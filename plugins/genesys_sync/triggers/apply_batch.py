@@ -23,7 +23,7 @@ class ApplyBatchTrigger(BaseTrigger):
         self,
         batch_path: str,
         conn_id: str = DEFAULT_CONN_ID,
-        start_delay: float = 2.0,
+        start_delay: float = 5.0,
     ) -> None:
         super().__init__()
         self.batch_path = batch_path
@@ -41,8 +41,9 @@ class ApplyBatchTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # Airflow 3.3.2 can mark a task failed when its trigger fires within a second or two of
-        # deferral; a short pause before the first call avoids that race.
+        # Airflow 3.3.2 can kill a task whose trigger fires before the deferring worker process
+        # has exited; a pause before the first call makes that race rare (the task's retry and
+        # idempotent operations cover the rest).
         await asyncio.sleep(self.start_delay)
         try:
             config = await GenesysScimHook(self.conn_id).aget_scim_config()
