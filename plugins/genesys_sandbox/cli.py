@@ -22,7 +22,7 @@ DESCRIPTION = """\
 Local Genesys Cloud SCIM sandbox. This is a DEVELOPMENT AND TEST TOOL, NOT Genesys Cloud:
 it imitates the part of the Genesys Cloud API the sync uses (OAuth client credentials,
 SCIM 2.0 users at /api/v2/scim/v2, roles and divisions listings, rate limits, error
-shapes) with injectable faults. It listens on 127.0.0.1 only."""
+shapes) with injectable faults. It listens on 127.0.0.1 unless --host says otherwise."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; only a container needs another)",
+    )
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="OAuth client id")
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth secret")
     parser.add_argument(
@@ -111,6 +116,7 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
     )
     return SandboxOptions(
         port=args.port,
+        host=args.host,
         client_id=args.client_id,
         client_secret=args.client_secret,
         catalogue=args.catalogue,
@@ -140,5 +146,5 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     signal.signal(signal.SIGTERM, stop)
-    serve(application, options.port)
+    serve(application, options.port, options.host)
     sys.exit(0)

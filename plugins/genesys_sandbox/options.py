@@ -17,6 +17,7 @@ class SandboxOptions:
     """Everything the sandbox needs at start; the fault knobs can change later at runtime."""
 
     port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
     catalogue: Path = DEFAULT_CATALOGUE

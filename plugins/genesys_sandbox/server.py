@@ -58,17 +58,17 @@ class SandboxRequestHandler(WSGIRequestHandler):
         log.info("HTTP server message (details omitted)")
 
 
-def serve(application: "WSGIApplication", port: int) -> None:
-    """Serve an application on 127.0.0.1 until interrupted."""
+def serve(application: "WSGIApplication", port: int, host: str = HOST) -> None:
+    """Serve an application (on 127.0.0.1 unless told otherwise) until interrupted."""
     with make_server(
-        HOST,
+        host,
         port,
         application,
         server_class=ThreadingWSGIServer,
         handler_class=SandboxRequestHandler,
     ) as server:
         print(
-            f"Genesys sandbox (development and test tool, not Genesys) on http://{HOST}:{port}",
+            f"Genesys sandbox (development and test tool, not Genesys) on http://{host}:{port}",
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):
