@@ -34,7 +34,8 @@ def safe_run_id(run_id: str) -> str:
 def run_dir(run_id: str) -> Path:
     """The directory of one run's artifacts: plan, batches, results, rejects, report."""
     path = sync_home() / "runs" / safe_run_id(run_id)
-    path.mkdir(parents=True, exist_ok=True)
+    # Owner-only: batch files and the accepted rows hold personal data.
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
