@@ -1,5 +1,5 @@
 # genesys-scim-sync: the project's command-line interface. `make help` lists the targets.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.9.30
