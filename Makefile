@@ -30,7 +30,7 @@ demo: install  ## start the sandbox, sync the sample export through the DAG, pri
 test: install  ## the whole test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-airflow: install  ## airflow standalone + the sandbox on 127.0.0.1 (UI on :8080)
+airflow: install  ## Airflow (what `airflow standalone` runs) + the sandbox, on 127.0.0.1 (UI :8080)
 	$(CLI) standalone
 
 sync: install  ## one sync: make sync EXPORT=<path or URI> [CONF='{"dry_run": true}']

@@ -14,8 +14,14 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "plugins")
-for _var in ("AIRFLOW_CONN_GENESYS_CLOUD", "HRIS_WEBHOOK_URL", "AUDIT_LOG_PATH",
-             "GENESYS_SYNC_STATE_URL", "GENESYS_SYNC_CONFIG", "HRIS_EXPORT_PATH"):
+for _var in (
+    "AIRFLOW_CONN_GENESYS_CLOUD",
+    "HRIS_WEBHOOK_URL",
+    "AUDIT_LOG_PATH",
+    "GENESYS_SYNC_STATE_URL",
+    "GENESYS_SYNC_CONFIG",
+    "HRIS_EXPORT_PATH",
+):
     os.environ.pop(_var, None)
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.webhook"]
