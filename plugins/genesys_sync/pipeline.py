@@ -317,7 +317,7 @@ def plan_stage(
             for eid in sorted(unchanged)
         ]
         calls = view.calls
-        # Users found in the target by externalId are ours even if the state was lost.
+        # Users carrying our externalId are ours even if the state was lost.
         store.adopt_matched(
             {
                 c.employee_id: (
@@ -329,6 +329,7 @@ def plan_stage(
                 for c in plan.changes
                 if c.target_id
                 and c.kind in (Kind.UNCHANGED, Kind.UPDATE, Kind.DEACTIVATE, Kind.REACTIVATE)
+                and "externalId" not in c.changed  # an adoption counts once it is written
             }
         )
         store.record_verified(
