@@ -64,8 +64,13 @@ class RunParams:
 
 
 def _calls(client: Any) -> int:
-    stats = getattr(client, "stats", None) or {}
-    return int(stats.get("total", 0) if isinstance(stats, Mapping) else getattr(stats, "total", 0))
+    return client.stats.total
+
+
+def results_path(batch_path: str | Path) -> Path:
+    """Where a batch job writes its per-operation results (``results/`` beside ``batches/``)."""
+    batch_path = Path(batch_path)
+    return batch_path.parent.parent / "results" / batch_path.name
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -89,23 +94,17 @@ def validate_stage(
     logical_date: date | None = None,
 ) -> dict[str, Any]:
     """Read the export and run the Great Expectations gate; raise ``GateBlocked`` on a block."""
-    from genesys_sync.export import ExportError, read_export
-    from genesys_sync.validation import run_gate
+    from genesys_sync.validation import gate_export
 
     run_dir = settings.run_dir(run_id)
     store = StateStore()
     try:
-        try:
-            frame = read_export(location, config.export)
-        except ExportError as exc:
-            reporting.write_json(run_dir / "gate.json", {"passed": False, "error": str(exc)})
-            reporting.audit("GATE_BLOCKED", run_id, export_location=location, reason=str(exc))
-            raise GateBlocked(f"The HRIS export was not accepted: {exc}") from exc
         catalogue, calls = None, 0
         if scim is not None and scim.api_url and scim.flavor == "genesys":
             catalogue, calls = asyncio.run(_fetch_catalogue(scim))
-        result = run_gate(
-            frame,
+        # An unreadable file (encoding, delimiter, shape) is a dataset-level block like any other.
+        result = gate_export(
+            location,
             config=config,
             run_dir=run_dir,
             previous_row_count=store.previous_row_count(exclude_run_id=run_id),
@@ -477,8 +476,8 @@ async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[
         calls = _calls(client)
     for change, result in zip(changes, results, strict=True):
         result.fingerprint = change.fingerprint
-    results_path = Path(batch_path).parent.parent / "results" / f"{batch['batch_id']}.json"
-    earlier = await asyncio.to_thread(_read_optional, results_path)
+    results_file = results_path(batch_path)
+    earlier = await asyncio.to_thread(_read_optional, results_file)
     data = merge_attempts(earlier["results"] if earlier else [], [r.to_dict() for r in results])
     summary = summarise(data)
     payload = {
@@ -487,10 +486,10 @@ async def apply_batch_file(scim: ScimConnectionConfig, batch_path: str) -> dict[
         "summary": summary,
         "api_calls": calls,
     }
-    await asyncio.to_thread(reporting.write_json, results_path, payload)
+    await asyncio.to_thread(reporting.write_json, results_file, payload)
     return {
         "batch_id": batch["batch_id"],
-        "results_path": str(results_path),
+        "results_path": str(results_file),
         "api_calls": calls,
         **summary,
     }
@@ -532,27 +531,24 @@ def finish_stage(
     run_dir = settings.run_dir(run_id)
     gate = _read_optional(run_dir / "gate.json") or {}
     plan_doc = _read_optional(run_dir / "plan.json") or {}
+    planned = plan_doc.get("counts") or {}
     plan_out = _read_optional(run_dir / "batches" / "index.json") or {}
     expected = [*plan_out.get("phase1", []), *plan_out.get("phase2", [])]
     held_files = list(plan_out.get("held_batches", []))
     results: list[dict[str, Any]] = []
     api_calls = int(gate.get("api_calls") or 0) + int(plan_doc.get("api_calls") or 0)
     missing = []
-    for batch_path in expected:
-        result_file = Path(batch_path).parent.parent / "results" / Path(batch_path).name
-        data = _read_optional(result_file)
+    held_applied = 0
+    # Held batches have results only when a human approved them: absent is not missing.
+    for batch_path, held in [(p, False) for p in expected] + [(p, True) for p in held_files]:
+        data = _read_optional(results_path(batch_path))
         if data is None:
-            missing.append(Path(batch_path).stem)
+            if not held:
+                missing.append(Path(batch_path).stem)
             continue
         results.extend(data["results"])
         api_calls += int(data.get("api_calls") or 0)
-    held_applied = 0
-    for batch_path in held_files:  # present only when a human approved them
-        data = _read_optional(Path(batch_path).parent.parent / "results" / Path(batch_path).name)
-        if data is not None:
-            results.extend(data["results"])
-            api_calls += int(data.get("api_calls") or 0)
-            held_applied += len(data["results"])
+        held_applied += len(data["results"]) if held else 0
 
     counts = reporting.count_applied(results)
     writes = sum(counts["applied"].values())
@@ -591,13 +587,12 @@ def finish_stage(
         "export_location": gate.get("export_location"),
         "rows": gate.get("row_count", 0),
         "rejected": gate.get("rejected_count", 0),
-        "planned": plan_doc.get("counts", {}),
+        "planned": planned,
         "applied": counts["applied"],
-        "unchanged": (plan_doc.get("counts") or {}).get("unchanged", 0),
-        "conflict": (plan_doc.get("counts") or {}).get("conflict", 0)
-        + counts["outcomes"]["conflict"],
+        "unchanged": planned.get("unchanged", 0),
+        "conflict": planned.get("conflict", 0) + counts["outcomes"]["conflict"],
         "failed": failed,
-        "held": (plan_doc.get("counts") or {}).get("held", 0) - held_applied,
+        "held": planned.get("held", 0) - held_applied,
         "writes": writes,
         "missing_batches": missing,
         "failure_share": round(failure_share, 4),

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,16 +33,11 @@ from tests.e2e.harness import (
     read_rows,
     write_rows,
 )
+from tests.fixtures.sandbox import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -101,7 +95,7 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path, databases, sandbox):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
