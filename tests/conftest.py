@@ -24,4 +24,4 @@ for _var in (
 ):
     os.environ.pop(_var, None)
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.webhook"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.targets", "tests.fixtures.webhook"]

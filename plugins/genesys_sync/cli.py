@@ -154,6 +154,9 @@ def run_sync(
     """One run of the DAG through ``airflow dags test``; print its summary; 0 only on success."""
     env = airflow_env()
     env.update(extra_env or {})
+    # `airflow dags test` runs triggers inline: the deferral race the start delay guards
+    # against cannot happen there.
+    env.setdefault(settings.TRIGGER_START_DELAY_ENV, "0")
     ensure_airflow_db(env)
     conf = dict(conf or {})
     conf.setdefault("wait_for_approval", False)  # a CLI run holds and reports, never waits

@@ -46,6 +46,21 @@ def audit_log_path() -> Path:
     return path
 
 
+#: Seconds a trigger waits before its first call (see ``ApplyBatchTrigger.run``).
+TRIGGER_START_DELAY_ENV = "GENESYS_SYNC_TRIGGER_START_DELAY"
+
+
+def trigger_start_delay(default: float = 5.0) -> float:
+    """How long a trigger pauses before its first call: ``$GENESYS_SYNC_TRIGGER_START_DELAY``.
+
+    The pause guards against an Airflow 3.3.2 deferral race in a real triggerer; where triggers
+    run inline (``airflow dags test``, what ``make sync`` uses) it cannot happen, and the CLI
+    sets it to 0.
+    """
+    value = os.environ.get(TRIGGER_START_DELAY_ENV, "").strip()
+    return max(0.0, float(value)) if value else default
+
+
 def state_url() -> str:
     """SQLAlchemy URL of the state store: ``$GENESYS_SYNC_STATE_URL`` or SQLite in the home."""
     return os.environ.get("GENESYS_SYNC_STATE_URL") or f"sqlite:///{sync_home() / 'state.db'}"

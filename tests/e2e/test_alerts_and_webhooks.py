@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.e2e.harness import ROOT, SAMPLE, run_sync
-from tests.e2e.test_sync_scenarios import FAST
+from tests.fixtures.targets import FAST
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tests.e2e.harness import ROOT, SAMPLE, by_external_id, read_rows, rejected_ids, run_sync
-from tests.e2e.test_sync_scenarios import FAST, Target, _assert_state
+from tests.fixtures.expect import assert_state
+from tests.fixtures.targets import FAST, Target
 
 pytestmark = pytest.mark.e2e
 
@@ -58,4 +59,4 @@ def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home):
     assert max(per_name.values()) == 1 and max(per_external.values()) == 1
     assert len(users) == expected
     assert set(by_external_id(users)) <= {r["employee_id"] for r in rows}
-    _assert_state(Target("sandbox", sandbox, True), rows, rejected_ids(result.report))
+    assert_state(Target("sandbox", sandbox, True), rows, rejected_ids(result.report))

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from genesys_sync import settings
 from genesys_sync.hooks.genesys import DEFAULT_CONN_ID
 from genesys_sync.triggers.apply_batch import ApplyBatchTrigger
 
@@ -40,7 +41,9 @@ class ApplyBatchOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         self.defer(
-            trigger=ApplyBatchTrigger(self.batch_path, self.conn_id),
+            trigger=ApplyBatchTrigger(
+                self.batch_path, self.conn_id, start_delay=settings.trigger_start_delay()
+            ),
             method_name="execute_complete",
             timeout=self.job_timeout,
         )

@@ -56,8 +56,15 @@ class HrisExportSensor(BaseSensorOperator):
             interval = interval or export.poke_interval_seconds
         deadline = datetime.now(UTC) + wait_timeout
         self.log.info("Waiting for the HRIS export at %s until %s", self.location, deadline)
+        from genesys_sync.settings import trigger_start_delay
+
         self.defer(
-            trigger=ExportAvailableTrigger(self.location, deadline.isoformat(), interval),
+            trigger=ExportAvailableTrigger(
+                self.location,
+                deadline.isoformat(),
+                interval,
+                start_delay=trigger_start_delay(default=2.0),
+            ),
             method_name="execute_complete",
             timeout=wait_timeout + timedelta(minutes=5),
         )

@@ -11,11 +11,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 class ExportAvailableTrigger(BaseTrigger):
-    def __init__(self, location: str, deadline: str, poke_interval: float = 60.0) -> None:
+    def __init__(
+        self, location: str, deadline: str, poke_interval: float = 60.0, start_delay: float = 2.0
+    ) -> None:
         super().__init__()
         self.location = location
         self.deadline = deadline
         self.poke_interval = poke_interval
+        self.start_delay = start_delay
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -24,6 +27,7 @@ class ExportAvailableTrigger(BaseTrigger):
                 "location": self.location,
                 "deadline": self.deadline,
                 "poke_interval": self.poke_interval,
+                "start_delay": self.start_delay,
             },
         )
 
@@ -32,7 +36,7 @@ class ExportAvailableTrigger(BaseTrigger):
 
         deadline = datetime.fromisoformat(self.deadline)
         # See ApplyBatchTrigger: never fire within the first moments after deferral.
-        await asyncio.sleep(min(self.poke_interval, 2.0))
+        await asyncio.sleep(min(self.poke_interval, self.start_delay))
         while True:
             try:
                 found = await asyncio.to_thread(export_exists, self.location)
