@@ -9,8 +9,11 @@ CLI := $(PY) -m genesys_sync.cli
 EXPORT ?=
 CONF ?= {}
 PYTEST_ARGS ?=
+# pytest-xdist workers: the e2e and deployment tiers mostly wait on Airflow and the targets.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: help install demo test airflow sync sandbox lint format lock bench clean
+.PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,8 +30,11 @@ install: $(VENV)/.installed  ## create .venv and install the pinned dependencies
 demo: install  ## start the sandbox, sync the sample export through the DAG, print the summary
 	$(CLI) demo
 
-test: install  ## the whole test suite (what CI runs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install  ## the whole test suite (what CI runs): unit, stage, e2e and deployment tiers
+	$(PYTEST) $(PYTEST_ARGS)
+
+test-fast: install  ## unit + stage tier (no Airflow run): the loop while developing
+	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)
 
 airflow: install  ## Airflow (what `airflow standalone` runs) + the sandbox, on 127.0.0.1 (UI :8080)
 	$(CLI) standalone

@@ -1,9 +1,9 @@
 """The docker-compose deployment, run as processes: PostgreSQL for Airflow's metadata and the sync's
 state, and the real api-server, scheduler (LocalExecutor), dag-processor and triggerer.
 
-A scheduled-style run is triggered through the Airflow CLI; the batch jobs are deferred to the
-real triggerer. The test asserts the sandbox's final state user by user and the state rows in
-PostgreSQL.
+One deployment serves the module (starting one costs about a minute); each test starts from an
+empty sandbox and an empty state database. The batch jobs are deferred to the real triggerer. The
+tests assert the sandbox's final state user by user and the state rows in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from genesys_sync.cli import COMPONENTS
+from genesys_sync.settings import safe_run_id
 from tests.e2e.harness import (
     ROOT,
     SAMPLE,
@@ -35,12 +36,13 @@ from tests.e2e.harness import (
 )
 from tests.fixtures.sandbox import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+# One deployment per module: its tests share one xdist worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("deployment")]
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def databases():
     suffix = uuid.uuid4().hex[:8]
     names = {"airflow": f"gss_airflow_{suffix}", "state": f"gss_state_{suffix}"}
@@ -61,6 +63,7 @@ class Deployment:
     logs: Path
     api: str
     export: Path
+    scheduled: dict | None = None  # what the first, scheduled run left (see the fixture)
 
     def airflow(self, *args: str) -> str:
         return _airflow(self.env, *args)
@@ -85,6 +88,23 @@ class Deployment:
 
         self.wait(registered, 180, "the dag-processor to register the DAG")
 
+    def trigger(self, run_id: str) -> None:
+        self.airflow("dags", "trigger", "genesys_user_sync", "--run-id", run_id)
+
+    def report(self, run_id: str) -> dict:
+        home = Path(self.env["GENESYS_SYNC_HOME"])
+        return json.loads((home / "runs" / safe_run_id(run_id) / "report.json").read_text())
+
+    def reset_state(self) -> None:
+        """Empty the sync's state tables (a test starts as on a new installation)."""
+        engine = sa.create_engine(self.env["GENESYS_SYNC_STATE_URL"])
+        tables = sa.MetaData()
+        tables.reflect(engine)
+        with engine.begin() as conn:
+            for table in tables.sorted_tables:
+                conn.execute(table.delete())
+        engine.dispose()
+
     def wait_for_run(self, run_id: str | None = None) -> dict:
         def finished():
             runs = [r for r in self.runs() if run_id in (None, r["run_id"])]
@@ -93,8 +113,9 @@ class Deployment:
         return self.wait(finished, 600, f"run {run_id or 'the first run'} to finish")
 
 
-@pytest.fixture
-def deployment(tmp_path, databases, sandbox):
+@pytest.fixture(scope="module")
+def running_deployment(tmp_path_factory, databases, sandbox_server):
+    tmp_path = tmp_path_factory.mktemp("deployment")
     port = free_port()
     env = {
         **os.environ,
@@ -118,7 +139,7 @@ def deployment(tmp_path, databases, sandbox):
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
         "GENESYS_SYNC_STATE_URL": databases["state"],
-        "AIRFLOW_CONN_GENESYS_CLOUD": sandbox.connection_json(),
+        "AIRFLOW_CONN_GENESYS_CLOUD": sandbox_server.connection_json(),
         # Where "HR drops the export": scheduled runs read it (tests write it).
         "HRIS_EXPORT_PATH": str(tmp_path / "drop" / "hris_export.csv"),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
@@ -139,7 +160,11 @@ def deployment(tmp_path, databases, sandbox):
             )
         )
     try:
-        yield Deployment(env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"]))
+        deployment = Deployment(
+            env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"])
+        )
+        deployment.scheduled = _first_scheduled_run(deployment, sandbox_server)
+        yield deployment
     finally:
         for proc in procs:
             try:
@@ -152,6 +177,36 @@ def deployment(tmp_path, databases, sandbox):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture
+def deployment(running_deployment, sandbox):
+    """The module's deployment, with an empty sandbox (``sandbox`` resets it) and state."""
+    running_deployment.reset_state()
+    return running_deployment
+
+
+def _first_scheduled_run(deployment: Deployment, sandbox_server) -> dict:
+    """The sample lands in the drop; unpausing makes the scheduler start the latest nightly
+    interval (catchup is off). What the run left is kept before any test resets it."""
+    sandbox_server.reset()
+    deployment.export.parent.mkdir(parents=True)
+    shutil.copy(SAMPLE, deployment.export)
+    deployment.wait_for_dag()
+    deployment.airflow("dags", "unpause", "genesys_user_sync")
+    run = deployment.wait_for_run()
+    engine = sa.create_engine(deployment.env["GENESYS_SYNC_STATE_URL"])
+    with engine.connect() as conn:
+        managed = conn.execute(sa.text("SELECT count(*) FROM managed_users")).scalar()
+        exports = conn.execute(sa.text("SELECT count(*) FROM applied_exports WHERE applied"))
+        applied_exports = exports.scalar()
+    engine.dispose()
+    return {
+        "run": run,
+        "users": sandbox_server.users(),
+        "managed_rows": managed,
+        "applied_exports": applied_exports,
+    }
 
 
 def _airflow(env, *args) -> str:
@@ -171,23 +226,17 @@ def _wait(predicate, timeout: float, what: str, logs: Path):
     raise AssertionError(f"timed out waiting for {what}: {json.dumps(tails, indent=1)}")
 
 
-def test_scheduled_run_through_real_components(deployment, sandbox):
-    env, logs = deployment.env, deployment.logs
-    deployment.export.parent.mkdir(parents=True)
-    shutil.copy(SAMPLE, deployment.export)
-    deployment.wait_for_dag()
-    # Unpausing makes the scheduler start the latest nightly interval (catchup is off).
-    deployment.airflow("dags", "unpause", "genesys_user_sync")
-    run = deployment.wait_for_run()
+def test_scheduled_run_through_real_components(running_deployment):
+    deployment = running_deployment
+    env, logs, scheduled = deployment.env, deployment.logs, deployment.scheduled
+    run = scheduled["run"]
     assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
     assert run["run_id"].startswith("scheduled__")
 
     rows = read_rows()
-    users = by_external_id(sandbox.users())
+    users = by_external_id(scheduled["users"])
     ids = {eid: u["id"] for eid, u in users.items()}
-    reports = list((Path(env["GENESYS_SYNC_HOME"]) / "runs").glob("*/report.json"))
-    assert len(reports) == 1
-    report = json.loads(reports[0].read_text())
+    report = deployment.report(run["run_id"])
     created = report["applied"]["create"]
     assert created == len(users) > 40
     for row in rows:
@@ -196,18 +245,14 @@ def test_scheduled_run_through_real_components(deployment, sandbox):
     # The batch jobs ran in the real triggerer, and the state landed in PostgreSQL.
     task_logs = Path(env["AIRFLOW_HOME"]) / "logs" / "dag_id=genesys_user_sync"
     for task_id in ("apply_batch", "link_managers"):
-        trigger_logs = list(task_logs.glob(f"run_id=*/task_id={task_id}/*/*.log.trigger.*.log"))
+        pattern = f"run_id={run['run_id']}/task_id={task_id}/*/*.log.trigger.*.log"
+        trigger_logs = list(task_logs.glob(pattern))
         assert trigger_logs, f"{task_id} never ran in the triggerer"
         text = "".join(p.read_text() for p in trigger_logs)
         assert "Trigger fired event" in text and "'status': 'success'" in text
         assert "@" not in text, "trigger logs and events must not carry emails"
-    engine = sa.create_engine(env["GENESYS_SYNC_STATE_URL"])
-    with engine.connect() as conn:
-        managed = conn.execute(sa.text("SELECT count(*) FROM managed_users")).scalar()
-        exports = conn.execute(sa.text("SELECT count(*) FROM applied_exports WHERE applied"))
-        assert managed == created
-        assert exports.scalar() == 1
-    engine.dispose()
+    assert scheduled["managed_rows"] == created
+    assert scheduled["applied_exports"] == 1
 
 
 def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):
@@ -227,14 +272,15 @@ def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):
     write_rows(deployment.export, rows)
     deployment.wait_for_dag()
     deployment.airflow("dags", "unpause", "genesys_user_sync")
-    first = deployment.wait_for_run()
+    deployment.trigger("first_load")
+    first = deployment.wait_for_run("first_load")
     assert first["state"] == "success"
     assert len(sandbox.users()) == 120
 
     write_rows(deployment.export, rows[:109])  # 11 gone: under the gate's 10%, over max(10, 5%)
-    deployment.airflow("dags", "trigger", "genesys_user_sync")
+    deployment.trigger("truncated")
     manual = deployment.wait(
-        lambda: next((r for r in deployment.runs() if r["run_id"].startswith("manual__")), None),
+        lambda: next((r for r in deployment.runs() if r["run_id"] == "truncated"), None),
         60,
         "the manual run to be created",
     )
@@ -270,6 +316,5 @@ def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):
     users = by_external_id(sandbox.users())
     inactive = sorted(eid for eid, u in users.items() if not u["active"])
     assert inactive == [r["employee_id"] for r in rows[109:]]
-    reports = sorted(Path(deployment.env["GENESYS_SYNC_HOME"]).glob("runs/manual__*/report.json"))
-    report = json.loads(reports[-1].read_text())
+    report = deployment.report("truncated")
     assert report["applied"]["deactivate"] == 11 and report["held"] == 0

@@ -12,3 +12,9 @@ def sync_home(tmp_path: Path) -> Path:
     home = tmp_path / "sync-home"
     home.mkdir()
     return home
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/pipeline/" in str(item.path):
+            item.add_marker(pytest.mark.stage)
