@@ -12,6 +12,7 @@ from genesys_sandbox.errors import MAX_BODY_BYTES, genesys_error, rate_limit_err
 from genesys_sandbox.faults import Fault, Faults
 from genesys_sandbox.oauth import TokenEndpoint
 from genesys_sandbox.options import SandboxOptions
+from genesys_sandbox.page_limit import PageLimit
 from genesys_sandbox.provider import load_provider
 from genesys_sandbox.rate_limit import SlidingWindowLimiter
 from genesys_sandbox.scim_app import GenesysScimApplication
@@ -40,7 +41,8 @@ class SandboxApplication:
 
     Every ``/api/v2/`` request goes through, in order: the 512,000-byte body limit (413),
     latency, forced 429s, connection resets, random 503s, then the per-token rate limit
-    (429). The admin endpoints skip all of it and are not counted.
+    (429). A user list over ``max_untrimmed_page_size`` that returns the expensive attributes
+    answers 429 too, once authenticated. The admin endpoints skip all of it and are not counted.
     """
 
     def __init__(self, options: SandboxOptions) -> None:
@@ -50,8 +52,13 @@ class SandboxApplication:
         self.faults = Faults(options.faults)
         self.stats = Stats()
         provider = load_provider(bulk=options.bulk)
-        service = GenesysScimService(provider, Catalogue.load(options.catalogue))
         self.storage = SandboxStorage(options.data_file)
+        service = GenesysScimService(
+            provider,
+            Catalogue.load(options.catalogue),
+            user_exists=self.storage.has_user,
+            page_limit=self.page_limit,
+        )
         self.storage.load(service.get_model(service.get_resource_type("User")))
         self.scim = GenesysScimApplication(self.storage, provider, service, self.tokens, self.stats)
         self.authorization = AuthorizationApi(service.catalogue)
@@ -59,6 +66,11 @@ class SandboxApplication:
             options.client_id, options.client_secret, self.tokens, self.faults, self.stats
         )
         self.admin = AdminApi(self)
+
+    def page_limit(self) -> PageLimit:
+        """The current limit of untrimmed user pages, from the knobs."""
+        settings = self.faults.settings
+        return PageLimit(settings.max_untrimmed_page_size, settings.retry_after_seconds)
 
     def reset(self) -> None:
         """Delete every user, zero the counters and the rate windows, restore the start knobs."""

@@ -10,10 +10,16 @@ from typing import Any
 ID_NAMESPACE = uuid.UUID("6f4d1c52-4a8e-4b8e-9a53-0c6f3f1e2d7a")
 """Entity ids are uuid5 of this namespace and ``kind:name``, so they are stable per name."""
 
+DEFAULT_ROLE = "employee"
+"""The role Genesys gives every new user; every Genesys organisation has it."""
+
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Role and division names, as in ``{"roles": [...], "divisions": [...]}``."""
+    """Role and division names, as in ``{"roles": [...], "divisions": [...]}``.
+
+    The default ``employee`` role is always there: a file that leaves it out gets it first.
+    """
 
     roles: tuple[str, ...]
     divisions: tuple[str, ...]
@@ -22,8 +28,9 @@ class Catalogue:
     def load(cls, path: Path) -> "Catalogue":
         """Read a catalogue JSON file."""
         data = json.loads(path.read_text(encoding="utf-8"))
+        roles = tuple(str(name) for name in data.get("roles", []))
         return cls(
-            roles=tuple(str(name) for name in data.get("roles", [])),
+            roles=roles if DEFAULT_ROLE in roles else (DEFAULT_ROLE, *roles),
             divisions=tuple(str(name) for name in data.get("divisions", [])),
         )
 

@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-token limit over a sliding 60 s window (default: %(default)s)",
     )
     knobs.add_argument(
+        "--max-untrimmed-page-size",
+        type=int,
+        default=defaults.max_untrimmed_page_size,
+        metavar="N",
+        help="a user list with count over N that returns roles, externalId, routing skills or "
+        "languages answers 429, as on Genesys; 0 turns it off (default: %(default)s)",
+    )
+    knobs.add_argument(
         "--latency-ms", type=int, default=defaults.latency_ms, metavar="MS", help="delay per call"
     )
     knobs.add_argument(
@@ -112,6 +120,7 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
         retry_after_seconds=args.retry_after_seconds,
         token_lifetime_seconds=args.token_lifetime_seconds,
         requests_per_minute=args.requests_per_minute,
+        max_untrimmed_page_size=args.max_untrimmed_page_size,
         seed=args.seed,
     )
     return SandboxOptions(

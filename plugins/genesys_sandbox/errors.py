@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from scim2_models import InvalidValueException
+from scim2_models import InvalidValueException, SCIMException
 
 MAX_BODY_BYTES = 512_000
 """Genesys Cloud refuses request bodies larger than this, with a 413."""
@@ -25,6 +25,8 @@ GENESYS_CODES = {
 }
 
 RATE_LIMIT_KEY = "client.credentials.token.rate.per.minute"
+PAGE_LIMIT_KEY = "scim.users.untrimmed.page.size"
+"""The sandbox's name for the page-size limit: Genesys's ``scim`` limit keys are not known."""
 
 
 def genesys_error(
@@ -54,6 +56,32 @@ def rate_limit_error(limit: int) -> dict[str, Any]:
         f"Rate limit exceeded the maximum. [{limit}] requests for [60] seconds",
         limit={"key": RATE_LIMIT_KEY, "namespace": "platform.api", "value": limit},
     )
+
+
+def page_limit_error(count: int, limit: int) -> dict[str, Any]:
+    """Return the Genesys 429 body of a user page over ``limit`` that trims nothing expensive."""
+    return genesys_error(
+        429,
+        f"A page of {count} users over {limit} must trim the expensive attributes (roles, "
+        "externalId, routingSkills, routingLanguages) with excludedAttributes or attributes.",
+        limit={"key": PAGE_LIMIT_KEY, "namespace": "scim", "value": limit},
+    )
+
+
+class UnknownManager(InvalidValueException):
+    """A ``manager.value`` that is no user's id: a 400 SCIM error, ``scimType: invalidValue``."""
+
+
+class UntrimmedPageTooLarge(SCIMException):
+    """A user page over the limit that returns the expensive attributes: a Genesys 429."""
+
+    status = 429
+
+    def __init__(self, count: int, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(detail=f"untrimmed page of {count} over {limit}")
+        self.count = count
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
 
 
 class GenesysBadRequest(InvalidValueException):

@@ -19,6 +19,7 @@ class FaultSettings:
     retry_after_seconds: int = 1
     token_lifetime_seconds: int = 86400
     requests_per_minute: int = 300
+    max_untrimmed_page_size: int = 25
     expire_tokens: bool = False
     seed: int | None = None
 
@@ -32,7 +33,7 @@ class Fault(Enum):
 
 
 RATE_KNOBS = {"error_rate", "reset_rate"}
-COUNT_KNOBS = {"latency_ms", "force_429", "retry_after_seconds"}
+COUNT_KNOBS = {"latency_ms", "force_429", "retry_after_seconds", "max_untrimmed_page_size"}
 POSITIVE_KNOBS = {"token_lifetime_seconds", "requests_per_minute"}
 
 

@@ -1,11 +1,12 @@
 """Genesys Cloud rules for users, as pure functions over SCIM user JSON."""
 
 import copy
-import re
+import datetime
+from collections.abc import Callable
 from typing import Any
 
-from genesys_sandbox.catalogue import Catalogue
-from genesys_sandbox.errors import GenesysBadRequest
+from genesys_sandbox.catalogue import DEFAULT_ROLE, Catalogue
+from genesys_sandbox.errors import GenesysBadRequest, UnknownManager
 
 CORE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -14,9 +15,22 @@ GENESYS_SCHEMA = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:U
 SYSTEM_AUTHORITY = "x-pc:scimv2:v1"
 """The authority of the external id Genesys gives every SCIM user; clients cannot change it."""
 
-PHONE_TYPES = ("work", "work2", "work3", "work4", "home", "mobile", "other")
+PHONE_TYPES = (
+    "work",
+    "work2",
+    "work3",
+    "work4",
+    "home",
+    "mobile",
+    "other",
+    "microsoftteams",
+    "zoomphone",
+    "eightbyeight",
+    "ringcentral",
+)
+"""The phone types of the SDK's enum (269.0.0); the last four are written by integrations."""
+
 MAX_ROUTING_ITEMS = 50
-DATE_HIRE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
 def check_user(user: dict[str, Any], catalogue: Catalogue) -> None:
@@ -32,28 +46,83 @@ def check_user(user: dict[str, Any], catalogue: Catalogue) -> None:
     _check_roles(user.get("roles") or [], catalogue)
     enterprise = user.get(ENTERPRISE_SCHEMA) or {}
     _check_division(enterprise.get("division"), catalogue)
-    _check_date_hire(enterprise.get("dateHire"))
+    if enterprise.get("dateHire") is not None:
+        hire_date(enterprise["dateHire"])
     genesys = user.get(GENESYS_SCHEMA) or {}
     for name in ("routingSkills", "routingLanguages"):
         _check_routing(name, genesys.get(name) or [])
+
+
+def check_manager(
+    user: dict[str, Any], previous: dict[str, Any] | None, user_exists: Callable[[str], bool]
+) -> None:
+    """Refuse a ``manager.value`` that is not the id of an existing user.
+
+    Only a manager the write sets or changes is checked, so that a user whose manager was
+    deleted since can still be updated.
+
+    :raises UnknownManager: When the manager does not exist.
+    """
+    manager = _manager_id(user)
+    if manager is None or manager == (_manager_id(previous) if previous else None):
+        return
+    if not user_exists(manager):
+        raise UnknownManager(detail=f"The manager {manager} does not exist.")
 
 
 def apply_lifecycle(user: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     """Return the user as Genesys stores it after a write.
 
     - ``active`` left out keeps its previous value (true for a new user);
-    - an inactive user has no roles (deactivation strips them, reactivation does not restore them);
+    - a new user gets the default ``employee`` role besides the roles it was sent;
+      deactivation keeps the roles (only a deletion loses them);
+    - ``dateHire`` is stored as ``YYYY-MM-DD``, whatever ISO 8601 form it was sent in;
     - the ``x-pc:scimv2:v1`` external id cannot be set by clients: theirs are dropped, and the
       previous one is kept (a new user gets one when the storage gives it an id).
     """
     result = copy.deepcopy(user)
     if result.get("active") is None:
         result["active"] = previous.get("active", True) if previous else True
-    if result["active"] is False:
-        result.pop("roles", None)
+    if previous is None:
+        result["roles"] = with_default_role(result.get("roles") or [])
+    enterprise = result.get(ENTERPRISE_SCHEMA) or {}
+    if enterprise.get("dateHire") is not None:
+        enterprise["dateHire"] = hire_date(enterprise["dateHire"]).isoformat()
     result = _without_system_external_id(result)
     kept = system_external_id(previous) if previous else None
     return with_system_external_id(result, kept["value"]) if kept else result
+
+
+def with_default_role(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the roles with the default ``employee`` role added when it is missing."""
+    if any(role.get("value") == DEFAULT_ROLE for role in roles):
+        return roles
+    return [*roles, {"value": DEFAULT_ROLE}]
+
+
+def hire_date(value: Any) -> datetime.date:
+    """Read a ``dateHire``: an ISO 8601 date, or a datetime (with ``Z`` or an offset).
+
+    A datetime gives the date as written, in its own offset.
+
+    :raises GenesysBadRequest: When the value is not ISO 8601.
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if "T" in text or " " in text:
+            return datetime.datetime.fromisoformat(text).date()
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise GenesysBadRequest(
+            "dateHire must be an ISO 8601 date or datetime, such as 2024-03-01",
+            details=[_detail("dateHire")],
+        ) from None
+
+
+def _manager_id(user: dict[str, Any]) -> str | None:
+    manager = (user.get(ENTERPRISE_SCHEMA) or {}).get("manager") or {}
+    value = manager.get("value")
+    return str(value) if value else None
 
 
 def system_external_id(user: dict[str, Any]) -> dict[str, Any] | None:
@@ -121,11 +190,6 @@ def _check_division(division: str | None, catalogue: Catalogue) -> None:
             f"Unknown division name: {division}",
             details=[_detail("division", "division.not.found", division)],
         )
-
-
-def _check_date_hire(date_hire: str | None) -> None:
-    if date_hire is not None and not DATE_HIRE.match(date_hire):
-        raise GenesysBadRequest("dateHire must be YYYY-MM-DD", details=[_detail("dateHire")])
 
 
 def _check_routing(name: str, items: list[dict[str, Any]]) -> None:

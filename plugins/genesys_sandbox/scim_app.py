@@ -4,14 +4,30 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from scim2_models import Context, SCIMException, ScimProvider, UnauthorizedException
+from scim2_models import (
+    BulkOperation,
+    Context,
+    PreconditionFailedException,
+    Resource,
+    ResourceType,
+    SCIMException,
+    ScimProvider,
+    UnauthorizedException,
+)
 from scim2_server.applications.base import BaseApplication
 from scim2_server.applications.wsgi import WSGIApplication
+from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.routing import Operation
 
-from genesys_sandbox.errors import GenesysBadRequest, genesys_error
+from genesys_sandbox.errors import (
+    GenesysBadRequest,
+    UnknownManager,
+    UntrimmedPageTooLarge,
+    genesys_error,
+    page_limit_error,
+)
 from genesys_sandbox.service import GenesysScimService
 from genesys_sandbox.stats import Stats
 from genesys_sandbox.storage import SandboxStorage
@@ -34,7 +50,23 @@ PUBLIC_OPERATIONS = {
 }
 WRITE_OPERATIONS = {Operation.create, Operation.replace, Operation.patch, Operation.delete}
 SCIM_ERROR_STATUSES = {HTTPStatus.CONFLICT}
-"""Genesys answers 409s with a SCIM error; everything else gets a Genesys error body."""
+SCIM_ERROR_EXCEPTIONS = (PreconditionFailedException, UnknownManager)
+"""Genesys answers 409s, stale versions (400 ``invalidVers``) and unknown managers (400
+``invalidValue``) with a SCIM error; everything else gets a Genesys error body."""
+
+
+class GenesysScimHandler(ScimHandler):
+    """scim2-server's handler, with the Genesys rules applied to the creations of a Bulk too."""
+
+    service: GenesysScimService
+
+    def apply_bulk_operation(
+        self, resource_type: ResourceType, operation: BulkOperation[Resource[Any]]
+    ) -> Resource[Any] | None:
+        if operation.method == BulkOperation.Method.post and operation.data is not None:
+            created = self.service.genesys_form(operation.data, None)
+            return self.storage.create(resource_type, created)
+        return super().apply_bulk_operation(resource_type, operation)
 
 
 class GenesysScimApplication(WSGIApplication):
@@ -50,6 +82,7 @@ class GenesysScimApplication(WSGIApplication):
     ) -> None:
         super().__init__(storage, provider, service)
         self.storage: SandboxStorage = storage
+        self.handler = GenesysScimHandler(service, storage)
         self.tokens = tokens
         self.stats = stats
 
@@ -91,13 +124,25 @@ class GenesysScimApplication(WSGIApplication):
         return self.finalize_response(request, response)
 
     def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
-        """Answer an error in the Genesys shape (a SCIM error for 409s); log no request data."""
+        """Answer an error in the Genesys shape; log no request data.
+
+        409s, stale versions and unknown managers get a SCIM error; an untrimmed page gets
+        the Genesys 429 body with ``Retry-After``.
+        """
         if isinstance(exception, SCIMException):
             log.info("SCIM error %s (%s)", exception.status, type(exception).__name__)
         else:
             log.exception("Unexpected error while serving a SCIM request")
         response = self.service.error_response(exception)
-        if response.status in SCIM_ERROR_STATUSES or response.body is None:
+        if isinstance(exception, UntrimmedPageTooLarge):
+            body = page_limit_error(exception.count, exception.limit)
+            headers = {
+                "Content-Type": "application/json",
+                "Retry-After": str(exception.retry_after_seconds),
+            }
+            return ScimResponse(response.status, body, headers)
+        scim_shaped = isinstance(exception, SCIM_ERROR_EXCEPTIONS)
+        if scim_shaped or response.status in SCIM_ERROR_STATUSES or response.body is None:
             return response
         details: list[dict[str, Any]] = []
         code = None

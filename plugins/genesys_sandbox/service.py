@@ -1,5 +1,6 @@
 """scim2-server's ScimService with the Genesys Cloud user rules, listing and version conventions."""
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scim2_models import (
@@ -11,16 +12,17 @@ from scim2_models import (
     ResourceType,
     ResponseParameters,
     ScimProvider,
+    SearchRequest,
 )
 from scim2_server.conditions import Conditions
 from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
+from genesys_sandbox.always_returned import with_always_returned
 from genesys_sandbox.catalogue import Catalogue
-from genesys_sandbox.rules import apply_lifecycle, check_user
-
-DEFAULT_LIST_FILTER = "active eq true"
-"""Genesys lists active users only when a search has no filter."""
+from genesys_sandbox.filters import with_genesys_filter
+from genesys_sandbox.page_limit import PageLimit, check_page_size
+from genesys_sandbox.rules import apply_lifecycle, check_manager, check_user
 
 VERSION_MISMATCH = "Version does not match current version"
 
@@ -28,16 +30,29 @@ VERSION_MISMATCH = "Version does not match current version"
 class GenesysScimService(ScimService):
     """Validate users against the Genesys rules and the catalogue, and answer as Genesys does.
 
-    - every written user passes :func:`~genesys_sandbox.rules.check_user` (400 otherwise) and
-      :func:`~genesys_sandbox.rules.apply_lifecycle` (roles stripped on deactivation...);
-    - a search without filter returns active users only;
-    - a stale ``If-Match`` answers 409 ``invalidVers`` instead of RFC 7644's 412;
+    - every written user passes :func:`~genesys_sandbox.rules.check_user` (400 otherwise),
+      :func:`~genesys_sandbox.rules.check_manager` (400 ``invalidValue``) and
+      :func:`~genesys_sandbox.rules.apply_lifecycle` (default role, ``dateHire`` form...);
+    - a search without filter returns active users only, and Genesys's short filter names
+      work (:mod:`~genesys_sandbox.filters`);
+    - ``id``, ``userName``, ``active`` and ``meta`` are always returned;
+    - a page over ``page_limit()`` users that returns the expensive attributes answers 429
+      (:mod:`~genesys_sandbox.page_limit`);
+    - a stale ``If-Match`` answers 400 ``invalidVers`` instead of RFC 7644's 412;
     - PATCH answers 200 with the user, as Genesys does, instead of 204.
     """
 
-    def __init__(self, provider: ScimProvider, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        provider: ScimProvider,
+        catalogue: Catalogue,
+        user_exists: Callable[[str], bool],
+        page_limit: Callable[[], PageLimit] = PageLimit,
+    ) -> None:
         super().__init__(provider)
         self.catalogue = catalogue
+        self.user_exists = user_exists
+        self.page_limit = page_limit
 
     def genesys_form(
         self, resource: Resource[Any], previous: dict[str, Any] | None
@@ -45,6 +60,7 @@ class GenesysScimService(ScimService):
         """Check a user about to be stored, and return it as Genesys would store it."""
         data = resource.model_dump()
         check_user(data, self.catalogue)
+        check_manager(data, previous, self.user_exists)
         return type(resource).model_validate(apply_lifecycle(data, previous))
 
     def read_creation(
@@ -61,8 +77,10 @@ class GenesysScimService(ScimService):
     def apply_patch(
         self, current: Resource[Any], patch_op: "PatchOp[Any]", conditions: Conditions
     ) -> Resource[Any] | None:
+        # Patch a copy: when Genesys's form of the result is the stored user (a dateHire sent
+        # in another form, say), the handler answers with ``current``, which must stay as is.
         before = current.model_dump()
-        patched = super().apply_patch(current, patch_op, conditions)
+        patched = super().apply_patch(current.model_copy(deep=True), patch_op, conditions)
         if patched is None:
             return None
         result = self.genesys_form(patched, before)
@@ -80,13 +98,24 @@ class GenesysScimService(ScimService):
             response_parameters,
         )
 
-    def read_search(self, resource_types: list[ResourceType], payload: Any) -> Any:
-        if isinstance(payload, dict) and not any(k.casefold() == "filter" for k in payload):
-            payload = {**payload, "filter": DEFAULT_LIST_FILTER}
-        return super().read_search(resource_types, payload)
+    def read_response_parameters(
+        self, resource_type: ResourceType, query: Mapping[str, str]
+    ) -> ResponseParameters[Any]:
+        return super().read_response_parameters(resource_type, with_always_returned(query))
+
+    def read_search(
+        self, resource_types: list[ResourceType], payload: Any
+    ) -> tuple[SearchRequest[Any], Any]:
+        if isinstance(payload, dict):
+            payload = with_always_returned(with_genesys_filter(payload))
+        search_request, position = super().read_search(resource_types, payload)
+        limit = self.page_limit()
+        for resource_type in resource_types:
+            check_page_size(self.get_model(resource_type), search_request, limit)
+        return search_request, position
 
     @staticmethod
     def error_of(exception: Exception) -> Error:
         if isinstance(exception, PreconditionFailedException):
-            return Error(status=409, scim_type="invalidVers", detail=VERSION_MISMATCH)
+            return Error(status=400, scim_type="invalidVers", detail=VERSION_MISMATCH)
         return ScimService.error_of(exception)

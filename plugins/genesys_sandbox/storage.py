@@ -64,6 +64,11 @@ class SandboxStorage(InMemoryStorage):
         data.pop("password", None)
         return type(resource).model_validate(data)
 
+    def has_user(self, user_id: str) -> bool:
+        """Tell whether a user of this id exists, active or not."""
+        with self.lock:
+            return any(resource.id == user_id for resource in self.resources)
+
     def clear(self) -> None:
         """Delete every user."""
         with self.lock:

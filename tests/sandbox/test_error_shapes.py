@@ -30,7 +30,8 @@ def test_scim2_server_400_and_404_answers_become_genesys_bodies(scim: httpx.Clie
         body = response.json()
         assert is_genesys_error(body, 400)
         assert isinstance(body["status"], int)
-        assert body["details"] == [] or isinstance(body["details"], list)
+        assert body["details"] == [] and body["errors"] == []
+        assert body["code"] == "bad.request" and body["message"]
 
 
 def test_unknown_api_paths_get_a_genesys_404(sandbox: SandboxHandle, token: str) -> None:

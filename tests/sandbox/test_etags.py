@@ -1,8 +1,8 @@
-"""Behaviour 7: ETags equal meta.version; a stale If-Match answers 409 invalidVers."""
+"""Behaviour 7: ETags equal meta.version; a stale If-Match answers 400 invalidVers."""
 
 import httpx
 
-from tests.sandbox.payloads import is_scim_error, new_user, patch
+from tests.sandbox.payloads import SCIM_ERROR, new_user, patch
 
 VERSION_MISMATCH = "Version does not match current version"
 
@@ -19,7 +19,7 @@ def test_responses_carry_the_version_as_etag(scim: httpx.Client) -> None:
     assert not_modified.status_code == 304
 
 
-def test_a_stale_if_match_answers_409_invalid_vers(scim: httpx.Client) -> None:
+def test_a_stale_if_match_answers_400_invalid_vers(scim: httpx.Client) -> None:
     created = scim.post("/users", json=new_user())
     user_id, stale = created.json()["id"], created.headers["ETag"]
     title = patch({"op": "replace", "path": "title", "value": "Lead"})
@@ -35,10 +35,13 @@ def test_a_stale_if_match_answers_409_invalid_vers(scim: httpx.Client) -> None:
     ]
 
     for response in answers:
-        assert response.status_code == 409
-        body = response.json()
-        assert is_scim_error(body, 409)
-        assert body["scimType"] == "invalidVers"
-        assert body["detail"] == VERSION_MISMATCH
+        assert response.status_code == 400
+        assert response.json() == {
+            "schemas": [SCIM_ERROR],
+            "status": "400",
+            "scimType": "invalidVers",
+            "detail": VERSION_MISMATCH,
+        }
+    assert scim.get(f"/users/{user_id}").json()["title"] == "Lead"
     deleted = scim.delete(f"/users/{user_id}", headers={"If-Match": fresh.headers["ETag"]})
     assert deleted.status_code == 204

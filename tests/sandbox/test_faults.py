@@ -25,6 +25,7 @@ def test_faults_are_shown_and_changed_at_runtime(sandbox: SandboxHandle) -> None
         "retry_after_seconds": 1,
         "token_lifetime_seconds": 86400,
         "requests_per_minute": 300,
+        "max_untrimmed_page_size": 25,
         "expire_tokens": False,
         "seed": None,
     }

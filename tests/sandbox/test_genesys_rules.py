@@ -1,4 +1,4 @@
-"""Behaviour 4: Genesys's rules on userName, listing, catalogue names, roles, phones, size, ids."""
+"""Behaviour 4: Genesys's user rules: userName, listing, catalogue, roles, phones, managers, ids."""
 
 import json
 from pathlib import Path
@@ -6,10 +6,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.sandbox import start_sandbox
+from tests.fixtures.sandbox import SandboxHandle, start_sandbox
 from tests.sandbox.payloads import (
     ENTERPRISE,
     GENESYS,
+    SCIM_ERROR,
     is_genesys_error,
     is_scim_error,
     new_user,
@@ -17,6 +18,20 @@ from tests.sandbox.payloads import (
 )
 
 SYSTEM_AUTHORITY = "x-pc:scimv2:v1"
+CATALOGUE = Path(__file__).resolve().parents[2] / "include" / "sandbox" / "catalogue.json"
+SDK_PHONE_TYPES = (
+    "work",
+    "work2",
+    "work3",
+    "work4",
+    "home",
+    "mobile",
+    "other",
+    "microsoftteams",
+    "zoomphone",
+    "eightbyeight",
+    "ringcentral",
+)
 
 
 def test_user_name_is_unique_case_insensitively(scim: httpx.Client) -> None:
@@ -101,47 +116,165 @@ def test_the_catalogue_file_is_configurable(tmp_path: Path) -> None:
     assert refused.status_code == 400
 
 
-def test_deactivation_strips_roles_and_reactivation_does_not_restore_them(
-    scim: httpx.Client,
-) -> None:
-    by_patch = scim.post("/users", json=new_user(1)).json()
-    by_put = scim.post("/users", json=new_user(2)).json()
+def test_deactivation_keeps_the_roles_by_patch_and_by_put(scim: httpx.Client) -> None:
+    roles = [{"value": "Supervisor"}, {"value": "employee"}]
+    by_patch = scim.post("/users", json=new_user(1, roles=roles)).json()
+    by_put = scim.post("/users", json=new_user(2, roles=roles)).json()
 
     patched = scim.patch(
         f"/users/{by_patch['id']}", json=patch({"op": "replace", "path": "active", "value": False})
     )
-    put = scim.put(f"/users/{by_put['id']}", json=new_user(2, active=False))
+    put = scim.put(f"/users/{by_put['id']}", json=new_user(2, roles=roles, active=False))
     reactivated = scim.patch(
         f"/users/{by_patch['id']}", json=patch({"op": "replace", "path": "active", "value": True})
     )
 
-    assert patched.status_code == 200 and "roles" not in patched.json()
-    assert put.status_code == 200 and "roles" not in put.json()
-    assert reactivated.json()["active"] is True
-    assert "roles" not in reactivated.json()
-    restored = scim.patch(
-        f"/users/{by_patch['id']}",
-        json=patch({"op": "add", "path": "roles", "value": [{"value": "employee"}]}),
-    )
-    assert restored.json()["roles"] == [{"value": "employee"}]
+    assert patched.status_code == 200
+    assert patched.json()["active"] is False and patched.json()["roles"] == roles
+    assert put.status_code == 200
+    assert put.json()["active"] is False and put.json()["roles"] == roles
+    assert reactivated.json()["active"] is True and reactivated.json()["roles"] == roles
+    inactive = scim.get("/users", params={"filter": "active eq false"}).json()["Resources"]
+    assert [(u["id"], u["roles"]) for u in inactive] == [(by_put["id"], roles)]
+
+
+def test_deletion_loses_the_roles(scim: httpx.Client) -> None:
+    roles = [{"value": "Supervisor"}, {"value": "employee"}]
+    deleted = scim.post("/users", json=new_user(1, roles=roles)).json()
+    assert scim.delete(f"/users/{deleted['id']}").status_code == 204
+
+    again = scim.post("/users", json=new_user(1, roles=[]))
+
+    assert again.status_code == 201
+    assert again.json()["id"] != deleted["id"]
+    assert again.json()["roles"] == [{"value": "employee"}]
+
+
+def test_new_users_get_the_default_employee_role(
+    scim: httpx.Client, sandbox: SandboxHandle
+) -> None:
+    supervisor = scim.post("/users", json=new_user(1, roles=[{"value": "Supervisor"}]))
+    no_roles = new_user(2)
+    del no_roles["roles"]
+    bare = scim.post("/users", json=no_roles)
+    already = scim.post("/users", json=new_user(3, roles=[{"value": "employee"}]))
+    seeded = sandbox.seed_user({"userName": "seeded@example.com", "displayName": "Seeded"})
+
+    assert supervisor.status_code == 201
+    assert supervisor.json()["roles"] == [{"value": "Supervisor"}, {"value": "employee"}]
+    assert bare.status_code == 201 and bare.json()["roles"] == [{"value": "employee"}]
+    assert already.status_code == 201 and already.json()["roles"] == [{"value": "employee"}]
+    assert seeded["roles"] == [{"value": "employee"}]
+    stored = scim.get(f"/users/{supervisor.json()['id']}").json()
+    assert stored["roles"] == [{"value": "Supervisor"}, {"value": "employee"}]
+
+
+def test_the_default_role_is_in_every_catalogue(tmp_path: Path) -> None:
+    assert "employee" in json.loads(CATALOGUE.read_text())["roles"]
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps({"roles": ["Astronaut"], "divisions": ["Mars"]}))
+
+    with start_sandbox(tmp_path, catalogue=catalogue) as box:
+        headers = {"Authorization": f"Bearer {box.access_token()}"}
+        roles = httpx.get(f"{box.api_url}/api/v2/authorization/roles", headers=headers).json()
+        user = new_user(1, roles=[], **{ENTERPRISE: {"division": "Mars"}})
+        created = httpx.post(f"{box.scim_base_url}/users", json=user, headers=headers)
+
+    assert [entity["name"] for entity in roles["entities"]] == ["employee", "Astronaut"]
+    assert created.status_code == 201
+    assert created.json()["roles"] == [{"value": "employee"}]
 
 
 def test_every_phone_needs_a_genesys_type(scim: httpx.Client) -> None:
     untyped = new_user(1, phoneNumbers=[{"value": "+15550001"}])
     fax = new_user(2, phoneNumbers=[{"value": "+15550002", "type": "fax"}])
-    typed = new_user(
-        3,
-        phoneNumbers=[
-            {"value": "+15550003", "type": kind}
-            for kind in ("work", "work2", "work3", "work4", "home", "mobile", "other")
-        ],
-    )
+    teams = new_user(3, phoneNumbers=[{"value": "+15550003", "type": "Teams"}])
 
-    for user in (untyped, fax):
+    for user in (untyped, fax, teams):
         response = scim.post("/users", json=user)
         assert response.status_code == 400
         assert is_genesys_error(response.json(), 400)
-    assert scim.post("/users", json=typed).status_code == 201
+        assert "phoneNumbers" in response.json()["message"]
+
+
+def test_every_phone_type_of_the_sdk_is_accepted(scim: httpx.Client) -> None:
+    phones = [
+        {"value": f"+1555000{number:04d}", "type": kind}
+        for number, kind in enumerate(SDK_PHONE_TYPES, start=1)
+    ]
+
+    created = scim.post("/users", json=new_user(1, phoneNumbers=phones))
+    integration = scim.patch(
+        f"/users/{created.json()['id']}",
+        json=patch(
+            {
+                "op": "add",
+                "path": "phoneNumbers",
+                "value": [{"value": "+15559999", "type": "zoomphone"}],
+            }
+        ),
+    )
+
+    assert created.status_code == 201
+    assert created.json()["phoneNumbers"] == phones
+    assert integration.status_code == 200
+    assert {"value": "+15559999", "type": "zoomphone"} in integration.json()["phoneNumbers"]
+
+
+def test_a_manager_must_be_an_existing_user(scim: httpx.Client) -> None:
+    manager = scim.post("/users", json=new_user(1)).json()
+    report = scim.post("/users", json=new_user(2)).json()
+    ghost = "00000000-0000-4000-8000-000000000000"
+
+    def with_manager(number: int, manager_id: str) -> dict:
+        return new_user(
+            number, **{ENTERPRISE: {"division": "Home", "manager": {"value": manager_id}}}
+        )
+
+    answers = [
+        scim.post("/users", json=with_manager(3, ghost)),
+        scim.put(f"/users/{report['id']}", json=with_manager(2, ghost)),
+        scim.patch(
+            f"/users/{report['id']}",
+            json=patch({"op": "replace", "path": f"{ENTERPRISE}:manager.value", "value": ghost}),
+        ),
+    ]
+    accepted = scim.post("/users", json=with_manager(4, manager["id"]))
+
+    for response in answers:
+        assert response.status_code == 400
+        assert response.json() == {
+            "schemas": [SCIM_ERROR],
+            "status": "400",
+            "scimType": "invalidValue",
+            "detail": f"The manager {ghost} does not exist.",
+        }
+    assert accepted.status_code == 201
+    assert accepted.json()[ENTERPRISE]["manager"]["value"] == manager["id"]
+    listed = scim.get("/users").json()["Resources"]
+    assert sorted(u["userName"] for u in listed) == [
+        "agent1@example.com",
+        "agent2@example.com",
+        "agent4@example.com",
+    ]
+    assert scim.get(f"/users/{report['id']}").json()[ENTERPRISE] == {
+        "division": "Home",
+        "employeeNumber": "0002",
+    }
+
+
+def test_a_user_whose_manager_was_deleted_can_still_be_updated(scim: httpx.Client) -> None:
+    manager = scim.post("/users", json=new_user(1)).json()
+    user = new_user(2, **{ENTERPRISE: {"division": "Home", "manager": {"value": manager["id"]}}})
+    report = scim.post("/users", json=user).json()
+    assert scim.delete(f"/users/{manager['id']}").status_code == 204
+
+    retitled = scim.patch(
+        f"/users/{report['id']}", json=patch({"op": "replace", "path": "title", "value": "Lead"})
+    )
+
+    assert retitled.status_code == 200
+    assert retitled.json()["title"] == "Lead"
 
 
 def test_bodies_over_512000_bytes_get_413(scim: httpx.Client) -> None:

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fixtures.sandbox import SandboxHandle, start_sandbox
-from tests.sandbox.payloads import CORE, ENTERPRISE, GENESYS, is_genesys_error, new_user
+from tests.sandbox.payloads import CORE, ENTERPRISE, GENESYS, is_genesys_error, new_user, patch
 
 
 def attributes(schema: dict) -> dict[str, dict]:
@@ -19,6 +20,21 @@ def test_schemas_describe_genesys_users(scim: httpx.Client) -> None:
     core = attributes(schemas[CORE])
     assert "name" not in core
     assert core["displayName"]["required"] is True
+    assert core["userName"]["returned"] == core["active"]["returned"] == "always"
+    phone_type = attributes(core["phoneNumbers"])["type"]
+    assert phone_type["canonicalValues"] == [
+        "work",
+        "work2",
+        "work3",
+        "work4",
+        "home",
+        "mobile",
+        "other",
+        "microsoftteams",
+        "zoomphone",
+        "eightbyeight",
+        "ringcentral",
+    ]
     enterprise = attributes(schemas[ENTERPRISE])
     assert {"division", "department", "manager", "employeeNumber", "dateHire"} <= enterprise.keys()
     assert enterprise["dateHire"]["type"] == "string"
@@ -92,23 +108,57 @@ def test_routing_limits_and_date_format_are_checked(scim: httpx.Client) -> None:
     cases = [
         {GENESYS: {"routingSkills": too_many}},
         {GENESYS: {"routingLanguages": [{"name": "French", "proficiency": 6}]}},
-        {ENTERPRISE: {"division": "Home", "dateHire": "01/03/2024"}},
+        *(
+            {ENTERPRISE: {"division": "Home", "dateHire": date}}
+            for date in ("01/03/2024", "2024-13-01", "2024-02-30", "yesterday", "")
+        ),
     ]
     for number, extra in enumerate(cases, start=1):
         response = scim.post("/users", json=new_user(number, **extra))
         assert response.status_code == 400, extra
         assert is_genesys_error(response.json(), 400)
+    assert scim.get("/users").json()["totalResults"] == 0
 
 
-def test_bulk_flag_turns_bulk_on_and_counts_each_operation(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "2024-03-01",
+        "2024-03-01T00:00:00Z",
+        "2024-03-01T00:00:00.000Z",
+        "2024-03-01T23:30:00-05:00",
+        "2024-03-01T08:15:00+02:00",
+    ],
+)
+def test_date_hire_accepts_iso_8601_and_returns_a_date(scim: httpx.Client, sent: str) -> None:
+    hired = {ENTERPRISE: {"division": "Home", "dateHire": sent}}
+
+    created = scim.post("/users", json=new_user(1, **hired))
+    replaced = scim.put(f"/users/{created.json()['id']}", json=new_user(1, **hired))
+    patched = scim.patch(
+        f"/users/{created.json()['id']}",
+        json=patch({"op": "replace", "path": f"{ENTERPRISE}:dateHire", "value": sent}),
+    )
+    fetched = scim.get(f"/users/{created.json()['id']}")
+
+    assert created.status_code == 201
+    for response in (created, replaced, patched, fetched):
+        assert response.json()[ENTERPRISE]["dateHire"] == "2024-03-01"
+    assert replaced.headers["ETag"] == patched.headers["ETag"] == created.headers["ETag"]
+
+
+def test_bulk_flag_turns_bulk_on_keeps_the_rules_and_counts_each_operation(
+    tmp_path: Path,
+) -> None:
     with start_sandbox(tmp_path, bulk=True) as box:
         headers = {"Authorization": f"Bearer {box.access_token()}"}
         config = httpx.get(f"{box.scim_base_url}/ServiceProviderConfig").json()
+        astronaut = new_user(3, roles=[{"value": "Astronaut"}])
         bulk = {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
             "Operations": [
-                {"method": "POST", "path": "/Users", "bulkId": f"u{n}", "data": new_user(n)}
-                for n in (1, 2)
+                {"method": "POST", "path": "/Users", "bulkId": f"u{n}", "data": user}
+                for n, user in ((1, new_user(1, roles=[])), (2, new_user(2)), (3, astronaut))
             ],
         }
         response = httpx.post(f"{box.scim_base_url}/Bulk", json=bulk, headers=headers)
@@ -117,9 +167,14 @@ def test_bulk_flag_turns_bulk_on_and_counts_each_operation(tmp_path: Path) -> No
 
     assert config["bulk"]["supported"] is True
     assert response.status_code == 200
-    assert [op["status"] for op in response.json()["Operations"]] == ["201", "201"]
-    assert len(users) == 2
-    assert stats["writes"] == 2
+    operations = response.json()["Operations"]
+    assert [op["status"] for op in operations] == ["201", "201", "400"]
+    assert "Astronaut" in operations[2]["response"]["detail"]
+    assert [(u["userName"], u["roles"]) for u in users] == [
+        ("agent1@example.com", [{"value": "employee"}]),
+        ("agent2@example.com", [{"value": "employee"}]),
+    ]
+    assert stats["writes"] == 3
 
 
 def test_bulk_is_refused_without_the_flag(scim: httpx.Client) -> None:
