@@ -11,7 +11,7 @@ CONF ?= {}
 PYTEST_ARGS ?=
 # pytest-xdist workers: the e2e and deployment tiers mostly wait on Airflow and the targets.
 TEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean
 

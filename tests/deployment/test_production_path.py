@@ -36,8 +36,8 @@ from tests.e2e.harness import (
 )
 from tests.fixtures.sandbox import free_port
 
-# One deployment per module: its tests share one xdist worker.
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("deployment")]
+# One deployment per module (`--dist loadfile` keeps a module on one xdist worker).
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
