@@ -18,10 +18,12 @@ PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt scripts/check_install.py
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml scripts/check_install.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --python $(PY) -r requirements-dev.txt -c constraints.txt
+	# The project itself, editable: registers its Airflow provider (the Genesys Cloud connection type).
+	$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
 	$(PY) scripts/check_install.py constraints.txt
 	@touch $@
 

@@ -11,13 +11,21 @@ from typing import Any
 from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook
 
+from genesys_sync.provider_info import CONNECTION_TYPE
 from genesys_sync.scim.connection import ScimConnectionConfig
 
 DEFAULT_CONN_ID = "genesys_cloud"
 
 
+def form_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """The connection's extra as the form saves it: its fields may carry the
+    ``extra__genesys_cloud__`` prefix and come back empty (``None``, ``""``) when left blank."""
+    prefix = f"extra__{CONNECTION_TYPE}__"
+    return {k.removeprefix(prefix): v for k, v in extra.items() if v not in (None, "")}
+
+
 def _config_of(conn: Any, extra: dict[str, Any]) -> ScimConnectionConfig:
-    return ScimConnectionConfig.from_fields(conn.host, conn.login, conn.password, extra)
+    return ScimConnectionConfig.from_fields(conn.host, conn.login, conn.password, form_extra(extra))
 
 
 class GenesysScimHook(BaseHook):
@@ -30,8 +38,8 @@ class GenesysScimHook(BaseHook):
 
     conn_name_attr = "genesys_conn_id"
     default_conn_name = DEFAULT_CONN_ID
-    conn_type = "http"
-    hook_name = "Genesys Cloud SCIM"
+    conn_type = CONNECTION_TYPE
+    hook_name = "Genesys Cloud"
 
     def __init__(self, genesys_conn_id: str = DEFAULT_CONN_ID) -> None:
         super().__init__()
@@ -44,6 +52,19 @@ class GenesysScimHook(BaseHook):
         except AirflowNotFoundException:
             return ScimConnectionConfig.from_env()
         return _config_of(conn, conn.extra_dejson)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The form's **Test** button: a token and a harmless read, with what is wrong if not."""
+        import asyncio
+
+        from genesys_sync.scim.errors import ScimConfigError
+        from genesys_sync.scim.probe import probe
+
+        try:
+            config = self.get_scim_config()
+        except ScimConfigError as exc:
+            return False, str(exc)
+        return asyncio.run(probe(config))
 
     async def aget_scim_config(self) -> ScimConnectionConfig:
         """Async variant for triggers (the sync one can stall the triggerer's event loop)."""
