@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean
+.PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean audit-verify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,9 @@ airflow: install  ## Airflow (what `airflow standalone` runs) + the sandbox, on 
 sync: install  ## one sync: make sync EXPORT=<path or URI> [CONF='{"dry_run": true}']
 	$(CLI) sync $(if $(EXPORT),--export "$(EXPORT)") --conf '$(CONF)'
 
+audit-verify: install  ## check the audit log's hash chain ($AUDIT_LOG_PATH or the home's audit/audit.jsonl)
+	$(PY) -m genesys_sync.audit verify
+
 sandbox: install  ## run the Genesys Cloud sandbox in the foreground (port 8089)
 	$(PY) -m genesys_sandbox --port 8089 --data-file $(GENESYS_SYNC_HOME)/sandbox/users.json
 
@@ -57,7 +60,7 @@ lock: install  ## re-resolve requirements*.txt and rewrite constraints.txt
 	$(VENV)/bin/uv pip compile --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
 
 bench: install  ## benchmarks: gate speed and memory, DAG parse time, planning
-	$(PY) benchmarks/bench_gate.py && $(PY) benchmarks/bench_parse.py && $(PY) benchmarks/bench_plan.py
+	$(PY) benchmarks/bench_gate.py && $(PY) benchmarks/bench_parse.py && $(PY) benchmarks/bench_plan.py && $(PY) benchmarks/bench_requests.py
 
 clean:  ## remove the local state (runs, audit log, Airflow home); keeps .venv
 	rm -rf $(GENESYS_SYNC_HOME)

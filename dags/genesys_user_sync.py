@@ -4,8 +4,9 @@
 Keeps Genesys Cloud's users in sync with the nightly HRIS export.
 
 1. **wait_for_export**: deferrable wait for the run's export (templated by the logical date).
-2. **validate**: Great Expectations gate. A dataset-level failure stops the run with no write;
-   bad rows are quarantined to the run's rejects file.
+   A param `export` outside `export.allowed_locations` fails here, unread and unretried.
+2. **validate**: Great Expectations gate. A dataset-level failure stops the run with no write
+   (and is not retried); bad rows are quarantined to the run's rejects file.
 3. **plan**: compare the export with Genesys; write the reviewable plan and the batch files.
 4. **apply_batch** / **link_managers**: fanned-out batch jobs, each deferred to the triggerer
    (the SCIM calls run there, sharing one rate limiter per connection).
@@ -61,7 +62,12 @@ APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("GENESYS_SYNC_APPROVAL_T
             [], type="array", description="Sync only these employees (never deactivates others)."
         ),
         "export": Param(
-            None, type=["null", "string"], description="Read this export instead of the usual one."
+            None,
+            type=["null", "string"],
+            description=(
+                "Read this export instead of the usual one: only a location under "
+                "export.allowed_locations (default: the configured export's directory)."
+            ),
         ),
         "force": Param(
             False,
@@ -91,34 +97,48 @@ def genesys_user_sync():
 
     @task
     def validate(location: str, **context) -> dict:
-        from genesys_sync.config import load_config
-        from genesys_sync.dag_support import run_date
-        from genesys_sync.hooks.genesys import GenesysScimHook
-        from genesys_sync.pipeline import validate_stage
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return validate_stage(
-            context["run_id"],
-            location,
-            load_config(),
-            GenesysScimHook(CONN_ID).get_scim_config(),
-            logical_date=run_date(context["dag_run"]),
-        )
+        from genesys_sync.config import load_config
+        from genesys_sync.dag_support import run_date, run_lock_owner
+        from genesys_sync.hooks.genesys import GenesysScimHook
+        from genesys_sync.pipeline import GateBlocked, validate_stage
+
+        holder, run_gone = run_lock_owner(context["ti"])
+        try:
+            return validate_stage(
+                context["run_id"],
+                location,
+                load_config(),
+                GenesysScimHook(CONN_ID).get_scim_config(),
+                logical_date=run_date(context["dag_run"]),
+                lock_holder=holder,
+                run_gone=run_gone,
+            )
+        except GateBlocked as exc:  # the same export blocks again: no retry
+            raise AirflowFailException(str(exc)) from None
 
     @task
     def plan(gate: dict, **context) -> list[str]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date
         from genesys_sync.hooks.genesys import GenesysScimHook
         from genesys_sync.pipeline import RunParams, plan_stage
+        from genesys_sync.plan import CapacityExceeded
 
-        planned = plan_stage(
-            context["run_id"],
-            gate["accepted_path"],
-            RunParams.from_mapping(context["params"]),
-            load_config(),
-            GenesysScimHook(CONN_ID).get_scim_config(),
-            logical_date=run_date(context["dag_run"]),
-        )
+        try:
+            planned = plan_stage(
+                context["run_id"],
+                gate["accepted_path"],
+                RunParams.from_mapping(context["params"]),
+                load_config(),
+                GenesysScimHook(CONN_ID).get_scim_config(),
+                logical_date=run_date(context["dag_run"]),
+            )
+        except CapacityExceeded as exc:  # the licence limit: a retry plans the same
+            raise AirflowFailException(str(exc)) from None
         return planned["phase1"]  # the first wave of batch jobs
 
     @task(trigger_rule="none_failed")
@@ -152,14 +172,20 @@ def genesys_user_sync():
     def report(**context) -> dict:
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date, started_at
+        from genesys_sync.hooks.genesys import GenesysScimHook
         from genesys_sync.pipeline import RunParams, finish_stage
 
+        try:  # to read back what a killed batch job's open audit intents did
+            scim = GenesysScimHook(CONN_ID).get_scim_config()
+        except Exception:  # no connection: those intents are closed as "unknown"
+            scim = None
         return finish_stage(
             context["run_id"],
             load_config(),
             started_at(context["dag_run"]),
             logical_date=run_date(context["dag_run"]),
             employee_ids=RunParams.from_mapping(context["params"]).employee_ids,
+            scim=scim,
         )
 
     @task(trigger_rule="all_done")

@@ -124,3 +124,108 @@ def test_a_repeated_batch_keeps_the_write_of_the_first_attempt():
         ("E2", "applied"),
     ]
     assert merged[0]["note"] == "applied by an earlier attempt"
+
+
+def _extra_phone(target) -> dict[str, str]:
+    """A number another owner put on the user: Teams on Genesys, ``other`` on a plain server."""
+    kind = "microsoftteams" if target.genesys else "other"
+    return {"type": kind, "value": "+12025550999"}
+
+
+async def test_a_stale_version_is_rediffed_without_touching_other_owners_values(target):
+    async with AsyncScimClient(target.scim_config()) as client:
+        paths = supported_paths(await client.schemas())
+        (created,) = await BatchApplier(client).apply(_plan([], row("E1"), paths=paths).writes)
+        current = await client.list_all_users()
+        hr = row("E1", roles="employee;User;Supervisor", mobile_phone="+12025550102")
+        (change,) = _plan(current, hr, paths=paths).writes
+        # Meanwhile an admin grants a role and an integration adds a number: the ETag is stale.
+        target.patch_by_hand(
+            created.target_id,
+            [
+                {"op": "add", "path": "roles", "value": [{"value": "Admin"}]},
+                {"op": "add", "path": "phoneNumbers", "value": [_extra_phone(target)]},
+            ],
+        )
+        (result,) = await BatchApplier(client).apply([change])
+        assert result.outcome == Outcome.APPLIED
+        assert sorted(result.changed) == ["phoneNumbers", "roles"]
+        user, _ = await client.get_user(created.target_id)
+    assert {r["value"] for r in user["roles"]} >= {"Admin", "employee", "User", "Supervisor"}
+    phones = {(p["type"], p["value"]) for p in user["phoneNumbers"]}
+    assert phones == {
+        ("work", "+12025550101"),
+        ("mobile", "+12025550102"),
+        (_extra_phone(target)["type"], "+12025550999"),
+    }
+
+
+async def test_400_invalid_vers_is_a_stale_version_that_is_rediffed():
+    """The Genesys SDK documents 400 invalidVers for a stale If-Match (the sandbox answers so)."""
+    import httpx
+
+    from genesys_sync.scim.connection import ScimConnectionConfig as Config
+
+    user = {"id": "t1", "userName": "e1@example.com", "active": True, "title": "Old"}
+    user["meta"] = {"version": 'W/"2"'}
+    patches: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            patches.append(request.headers.get("If-Match"))
+            if request.headers.get("If-Match") != 'W/"2"':
+                body = {"schemas": [], "status": "400", "scimType": "invalidVers", "detail": "no"}
+                return httpx.Response(400, json=body)
+            return httpx.Response(200, json={**user, "title": "New", "meta": {"version": 'W/"3"'}})
+        return httpx.Response(200, json=user, headers={"ETag": 'W/"2"'})
+
+    config = Config(base_url="https://scim.example.test/v2", bearer_token="t")
+    change = Change(
+        Kind.UPDATE,
+        "E1",
+        target_id="t1",
+        etag='W/"1"',
+        changed=["title"],
+        desired={"title": "New"},
+        operations={"title": [{"op": "replace", "path": "title", "value": "New"}]},
+    )
+    async with AsyncScimClient(config, transport=httpx.MockTransport(handle)) as client:
+        (result,) = await BatchApplier(client).apply([change])
+    assert result.outcome == Outcome.APPLIED and patches == ['W/"1"', 'W/"2"']
+
+
+def _ordered(*rows, batch_size=10):
+    from genesys_sync.plan import order_creates
+
+    plan = _plan([], *rows)
+    first, second = order_creates(
+        [c for c in plan.writes if c.phase == 1],
+        [c for c in plan.writes if c.phase == 2],
+        batch_size,
+    )
+    assert second == []
+    return first[0]
+
+
+async def test_a_create_waits_for_its_managers_and_is_sent_with_manager_set(client, sandbox):
+    batch = _ordered(
+        row("M1"), row("E1", manager_employee_id="M1"), row("E2", manager_employee_id="E1")
+    )
+    results = {r.employee_id: r for r in await BatchApplier(client).apply(batch)}
+    assert all(r.outcome == Outcome.APPLIED for r in results.values())
+    users = {u["externalId"]: u for u in sandbox.users()}
+    ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    assert users["E1"][ent]["manager"]["value"] == users["M1"]["id"]
+    assert users["E2"][ent]["manager"]["value"] == users["E1"]["id"]
+    assert sandbox.stats()["by_method"].get("PATCH", 0) == 0, "one POST each, no link"
+
+
+async def test_a_report_of_a_failed_manager_is_created_without_one(client, sandbox):
+    sandbox.seed_user({"userName": "m1@example.com", "displayName": "X", "externalId": "HR-X"})
+    batch = _ordered(row("M1"), row("E1", manager_employee_id="M1"))
+    results = {r.employee_id: r for r in await BatchApplier(client).apply(batch)}
+    assert results["M1"].outcome == Outcome.CONFLICT
+    assert results["E1"].outcome == Outcome.APPLIED
+    assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" not in (
+        results["E1"].changed
+    )

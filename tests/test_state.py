@@ -83,3 +83,116 @@ def test_export_history_gives_baseline_and_newest_date(store):
     assert store.previous_row_count() == 100
     assert store.newest_applied_export_date() == date(2026, 3, 1)
     assert store.newest_applied_export_date(exclude_run_id="r1") == date(2026, 2, 1)
+
+
+def test_granted_roles_are_recorded_from_applied_changes_only(store):
+    store.record_results(
+        [
+            {"employee_id": "E1", "kind": "create", "outcome": "applied", "target_id": "t1"},
+            {"employee_id": "E2", "kind": "create", "outcome": "failed"},
+            {"employee_id": "E3", "kind": "update", "outcome": "unchanged", "target_id": "t3"},
+        ],
+        run_id="r1",
+        granted_roles={
+            ("E1", "create"): ["User", "employee"],
+            ("E2", "create"): ["User"],
+            ("E3", "update"): [],
+        },
+    )
+    assert store.granted_roles() == {"E1": frozenset({"User", "employee"}), "E3": frozenset()}
+    # A later write without a roles decision (a deactivation) keeps them.
+    store.record_results(
+        [{"employee_id": "E1", "kind": "deactivate", "outcome": "applied", "target_id": "t1"}],
+        run_id="r2",
+    )
+    assert store.granted_roles()["E1"] == {"User", "employee"}
+
+
+def test_a_dry_run_only_forgets_granted_roles(store):
+    store.record_results(
+        [{"employee_id": "E1", "kind": "create", "outcome": "applied", "target_id": "t1"}],
+        run_id="r1",
+        granted_roles={("E1", "create"): ["User", "Supervisor"]},
+    )
+    store.record_granted_roles({"E1": ["User", "Admin"]}, shrink_only=True)
+    assert store.granted_roles() == {"E1": {"User"}}
+    store.record_granted_roles({"E1": ["User", "Admin"]})
+    assert store.granted_roles() == {"E1": {"User", "Admin"}}
+
+
+def test_a_store_created_before_granted_roles_gains_the_column(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE managed_users (employee_id VARCHAR(64) PRIMARY KEY, "
+                "target_id VARCHAR(128) NOT NULL, etag VARCHAR(128), active BOOLEAN NOT NULL, "
+                "deactivated_at DATETIME, updated_at DATETIME NOT NULL, "
+                "last_run_id VARCHAR(250), fingerprint VARCHAR(64))"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO managed_users VALUES ('E1', 't1', NULL, 1, NULL, "
+                "'2026-01-01 00:00:00', 'r0', NULL)"
+            )
+        )
+    engine.dispose()
+    store = StateStore(url)
+    try:
+        assert store.managed_ids() == {"E1": "t1"}
+        assert store.granted_roles() == {}  # nothing known: the sync owns no role yet
+    finally:
+        store.close()
+
+
+def test_last_applied_values_are_merged_per_write_and_kept_with_the_etag(store):
+    """What the sync last applied (kubectl's last-applied configuration), with the last ETag."""
+    store.record_results(
+        [
+            {
+                "employee_id": "E1",
+                "kind": "create",
+                "outcome": "applied",
+                "target_id": "t1",
+                "etag": "v1",
+            }
+        ],
+        "run-1",
+        applied={("E1", "create"): {"title": "Agent", "active": True}},
+    )
+    assert store.applied() == {"E1": ("t1", "v1", {"title": "Agent", "active": True})}
+    manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+    store.record_results(
+        [
+            {
+                "employee_id": "E1",
+                "kind": "link_manager",
+                "outcome": "applied",
+                "target_id": "t1",
+                "etag": "v2",
+            }
+        ],
+        "run-1",
+        applied={("E1", "link_manager"): {manager: "t0"}},
+    )
+    assert store.applied()["E1"] == ("t1", "v2", {"title": "Agent", "active": True, manager: "t0"})
+    store.record_applied({"E1": ("t1", "v3", {"title": "Lead"})})  # seen holding it: merged
+    assert store.applied()["E1"] == ("t1", "v3", {"title": "Lead", "active": True, manager: "t0"})
+    # a failed write changes nothing
+    store.record_results(
+        [{"employee_id": "E1", "kind": "update", "outcome": "failed", "target_id": "t1"}],
+        "run-2",
+        applied={("E1", "update"): {"title": "Never"}},
+    )
+    assert store.applied()["E1"][2]["title"] == "Lead"
+
+
+def test_cached_documents_round_trip_and_can_be_dropped(store):
+    discovery = {"base_url": "https://x", "spc": {"bulk": {}}, "schemas": [{"id": "s" * 300}]}
+    store.set_document("discovery", discovery)
+    assert store.get_document("discovery") == discovery  # longer than sync_meta's 250
+    store.set_document("discovery", None)
+    assert store.get_document("discovery") is None
+    assert store.get_document("never") is None

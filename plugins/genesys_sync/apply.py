@@ -2,21 +2,32 @@
 
 Airflow may run a trigger twice, and a killed run is simply rerun, so every operation here is
 idempotent: a create whose user already exists (409) is resolved by looking the user up, a
-PATCH whose ETag is stale (the first attempt already wrote) is re-diffed against the current
-user, a DELETE of a missing user counts as done. Results carry ids, counts and attribute names,
-never attribute values.
+PATCH whose ETag is stale (the first attempt already wrote, or someone else did; 412, 409 or
+400 ``invalidVers``) is re-diffed against a fresh read of the user, a DELETE of a missing user
+counts as done. PATCHes add and remove only the values the sync owns (value-filtered
+operations such as ``roles[value eq "X"]``; see ``mapping.diff_operations``), so a role or a
+phone number another owner put on the user survives. Results carry ids, counts and attribute
+names, never attribute values.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from genesys_sync.mapping import MANAGER_PATH, PATCH_OP, canonical, current_attributes
+from genesys_sync.mapping import (
+    ENTERPRISE,
+    MANAGER_PATH,
+    PATCH_OP,
+    Ownership,
+    diff_operations,
+    flatten_operations,
+)
 from genesys_sync.mapping import patch_operations as _patch_ops
 from genesys_sync.plan import Change, Kind
 from genesys_sync.scim.errors import (
@@ -41,6 +52,7 @@ class Outcome:
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"
     FAILED = "failed"
+    REPLAYED = "replayed"  # audit trail only: a bulk answer refused it, sent again alone
 
 
 @dataclass
@@ -83,20 +95,75 @@ def _error_name(exc: ScimError) -> str:
 
 
 def remaining_changes(
-    desired: Mapping[str, Any], current_user: Mapping[str, Any]
+    desired: Mapping[str, Any],
+    current_user: Mapping[str, Any],
+    ownership: Ownership | None = None,
 ) -> dict[str, Any]:
-    """The desired values that the current user does not hold yet."""
-    current = current_attributes(current_user, desired.keys())
-    return {p: v for p, v in desired.items() if canonical(p, v) != current.get(p)}
+    """The desired values that the current user does not hold yet (as far as the sync owns
+    them)."""
+    pending = diff_operations(desired, current_user, ownership or Ownership())
+    return {p: desired[p] for p in pending}
+
+
+def _operations_of(change: Change) -> list[dict[str, Any]]:
+    """What a change sends without a fresh read: the operations planned against the user as
+    read (with the change's ETag), or plain set/remove operations (manager links)."""
+    if change.operations:
+        return flatten_operations(change.operations)
+    return _patch_ops(change.desired or {})
+
+
+def with_manager(change: Change, manager_id: str | None) -> Change:
+    """A create that waited for its manager's create (``after_manager``), with the manager's
+    target id set (``None``: the manager's create failed; created without a manager, and the
+    next run links it)."""
+    if manager_id is None:
+        return replace(change, after_manager=False)
+    body = dict(change.body or {})
+    body[ENTERPRISE] = {**(body.get(ENTERPRISE) or {}), "manager": {"value": manager_id}}
+    body["schemas"] = list(dict.fromkeys([*(body.get("schemas") or []), ENTERPRISE]))
+    return replace(
+        change,
+        body=body,
+        desired={**(change.desired or {}), MANAGER_PATH: manager_id},
+        applied={**(change.applied or {}), MANAGER_PATH: manager_id},
+        changed=list(dict.fromkeys([*change.changed, MANAGER_PATH])),
+        after_manager=False,
+    )
+
+
+#: ``on_event(kind, change, result=None)``: called (and awaited, when it returns an awaitable)
+#: with ``"intent"`` before a change's first write is sent and with ``"result"`` and its
+#: ``OpResult`` after it (the write-ahead audit trail). When it raises, the batch stops: no
+#: further write is sent, and ``apply`` raises that exception once the writes already under
+#: way have ended.
+OnEvent = Callable[..., Any]
 
 
 class BatchApplier:
     """Applies a batch's changes with bounded concurrency; the client paces the requests."""
 
-    def __init__(self, client: ScimTarget, concurrency: int = 4):
+    def __init__(self, client: ScimTarget, concurrency: int = 4, on_event: OnEvent | None = None):
         self.client = client
         self.semaphore = asyncio.Semaphore(concurrency)
         self._ids: dict[str, str | None] = {}  # externalId -> target id, for manager links
+        self.on_event = on_event
+        self.stopped: Exception | None = None  # what ``on_event`` raised: nothing more is sent
+
+    async def _record(self, kind: str, change: Change, result: OpResult | None = None) -> bool:
+        """Tell ``on_event``; False (and the batch stopped) when it failed, now or before."""
+        if self.stopped is not None:
+            return False
+        if self.on_event is None:
+            return True
+        try:
+            outcome = self.on_event(kind, change, result)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            self.stopped = exc
+            return False
+        return True
 
     async def _target_id(self, employee_id: str) -> str | None:
         if employee_id not in self._ids:
@@ -105,10 +172,28 @@ class BatchApplier:
         return self._ids[employee_id]
 
     async def apply(self, changes: Iterable[Change]) -> list[OpResult]:
+        changes = list(changes)
+        loop = asyncio.get_running_loop()
+        # A create's target id, for the creates that wait for it (``after_manager``).
+        created = {c.employee_id: loop.create_future() for c in changes if c.kind is Kind.CREATE}
+
         async def one(change: Change) -> OpResult:
+            try:
+                return await send(change)
+            finally:
+                done = created.get(change.employee_id)
+                if change.kind is Kind.CREATE and done is not None and not done.done():
+                    done.set_result(None)
+
+        async def send(change: Change) -> OpResult:
+            waits = created.get(change.manager_employee_id or "")
+            if change.after_manager and waits is not None:
+                change = with_manager(change, await waits)  # before taking a slot
             async with self.semaphore:
+                if not await self._record("intent", change):
+                    return OpResult(change.employee_id, str(change.kind), Outcome.FAILED)
                 try:
-                    return await self._apply_one(change)
+                    result = await self._apply_one(change)
                 except ScimError as exc:
                     log.warning(
                         "employee %s: %s failed: %s",
@@ -116,7 +201,7 @@ class BatchApplier:
                         change.kind,
                         _error_name(exc),
                     )
-                    return OpResult(
+                    result = OpResult(
                         change.employee_id,
                         str(change.kind),
                         Outcome.FAILED,
@@ -126,8 +211,17 @@ class BatchApplier:
                         error=_error_name(exc),
                         unreachable=isinstance(exc, UNREACHABLE),
                     )
+                await self._record("result", change, result)
+                done = created.get(change.employee_id)
+                if change.kind is Kind.CREATE and done is not None and not done.done():
+                    ok = result.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
+                    done.set_result(result.target_id if ok else None)
+                return result
 
-        return list(await asyncio.gather(*(one(c) for c in changes)))
+        results = list(await asyncio.gather(*(one(c) for c in changes)))
+        if self.stopped is not None:
+            raise self.stopped
+        return results
 
     async def _apply_one(self, change: Change) -> OpResult:
         if change.kind is Kind.CREATE:
@@ -136,7 +230,9 @@ class BatchApplier:
             return await self._delete(change)
         if change.kind is Kind.LINK_MANAGER:
             return await self._link_manager(change)
-        return await self._patch(change, change.target_id, change.etag, change.desired or {})
+        return await self._patch(
+            change, change.target_id, change.etag, change.desired or {}, planned=True
+        )
 
     async def _create(self, change: Change) -> OpResult:
         body = dict(change.body or {})
@@ -181,10 +277,21 @@ class BatchApplier:
         etag: str | None,
         desired: Mapping[str, Any],
         current: Mapping[str, Any] | None = None,
+        planned: bool = False,
     ) -> OpResult:
+        """PATCH the user towards ``desired``: with the operations diffed against ``current``
+        when given, else with the change's planned operations (``planned``), else plain
+        set/remove operations; a stale version re-reads the user and re-diffs."""
         if target_id is None:
             raise ScimNotFound(status=404, detail="no target id")
-        pending = dict(desired) if current is None else remaining_changes(desired, current)
+        ownership = Ownership.from_dict(change.owned)
+        pending: dict[str, list[dict[str, Any]]]
+        if current is not None:
+            pending = diff_operations(desired, current, ownership)
+        elif planned and change.operations:
+            pending = dict(change.operations)
+        else:
+            pending = {p: _patch_ops({p: v}) for p, v in desired.items()}
         for attempt in range(3):
             if not pending:
                 return OpResult(
@@ -195,12 +302,23 @@ class BatchApplier:
                     etag=etag,
                 )
             try:
-                updated = await self.client.patch_user(target_id, _patch_ops(pending), etag)
+                updated = await self.client.patch_user(target_id, flatten_operations(pending), etag)
             except ScimVersionMismatch:
                 if attempt == 2:
                     raise
                 fresh, etag = await self.client.get_user(target_id)
-                pending = remaining_changes(desired, fresh)
+                pending = diff_operations(desired, fresh, ownership)
+                continue
+            except ScimNotFound:
+                # Planned from the state, and the id is gone (recreated by hand, say): one
+                # look-up by externalId, then a re-diff against what it holds.
+                if attempt == 2 or not planned:
+                    raise
+                found = await self.client.find_user("externalId", change.employee_id)
+                if found is None or found.get("id") == target_id:
+                    raise
+                target_id, etag = found["id"], _version(found)
+                pending = diff_operations(desired, found, ownership)
                 continue
             return OpResult(
                 change.employee_id,
@@ -285,8 +403,9 @@ class BulkBatchApplier(BatchApplier):
         max_payload: int,
         users_endpoint: str = "/Users",
         concurrency: int = 4,
+        on_event: OnEvent | None = None,
     ):
-        super().__init__(client, concurrency)
+        super().__init__(client, concurrency, on_event)
         self.max_operations = max_operations
         self.max_payload = max_payload
         self.users_endpoint = users_endpoint
@@ -306,10 +425,41 @@ class BulkBatchApplier(BatchApplier):
         if change.etag:
             op["version"] = change.etag
         if change.kind is not Kind.DELETE:
-            op["data"] = {"schemas": [PATCH_OP], "Operations": _patch_ops(change.desired or {})}
+            op["data"] = {"schemas": [PATCH_OP], "Operations": _operations_of(change)}
         return op
 
     async def apply(self, changes: Iterable[Change]) -> list[OpResult]:
+        """Bulk requests level by level of the management tree: a create that waits for its
+        manager's (``after_manager``) goes in a request after the manager's, with its id."""
+        changes = list(changes)
+        depth: dict[str, int] = {}
+        levels: list[list[Change]] = []
+        for change in changes:  # a manager's create comes before its reports' (order_creates)
+            level = 0
+            if change.after_manager and change.manager_employee_id in depth:
+                level = depth[change.manager_employee_id] + 1
+            if change.kind is Kind.CREATE:
+                depth[change.employee_id] = level
+            while len(levels) <= level:
+                levels.append([])
+            levels[level].append(change)
+        results: dict[int, OpResult] = {}
+        ids: dict[str, str | None] = {}
+        for level_changes in levels:
+            ready = [
+                with_manager(c, ids.get(c.manager_employee_id or "")) if c.after_manager else c
+                for c in level_changes
+            ]
+            for change, result in zip(level_changes, await self._apply_bulk(ready), strict=True):
+                results[id(change)] = result
+                if change.kind is Kind.CREATE and result.outcome in (
+                    Outcome.APPLIED,
+                    Outcome.UNCHANGED,
+                ):
+                    ids[change.employee_id] = result.target_id
+        return [results[id(c)] for c in changes]
+
+    async def _apply_bulk(self, changes: list[Change]) -> list[OpResult]:
         from genesys_sync.scim.bulk import chunk_bulk_operations
 
         changes = list(changes)
@@ -326,12 +476,17 @@ class BulkBatchApplier(BatchApplier):
         for chunk in chunk_bulk_operations(ops, self.max_operations, self.max_payload):
             part = bulkable[start : start + len(chunk)]
             start += len(chunk)
+            for change in part:  # every operation of the request has its intent first
+                if not await self._record("intent", change):
+                    raise self.stopped or RuntimeError("stopped")
             try:
                 answer = await self.client.bulk(chunk)
             except ScimError as exc:
                 if isinstance(exc, UNREACHABLE):
                     raise
                 replay.extend(part)  # the whole request was refused: go one by one
+                for change in part:
+                    await self._replayed(change, exc.status)
                 continue
             answers = answer.get("Operations") or []
             for i, change in enumerate(part):
@@ -349,13 +504,24 @@ class BulkBatchApplier(BatchApplier):
                         status=status,
                         note="bulk",
                     )
+                    await self._record("result", change, results[id(change)])
                 else:
                     replay.append(change)
+                    await self._replayed(change, status)
+        if self.stopped is not None:
+            raise self.stopped
         for change, result in zip(
             replay + single, await super().apply(replay + single), strict=True
         ):
             results[id(change)] = result
         return [results[id(c)] for c in changes]
+
+    async def _replayed(self, change: Change, status: int | None) -> None:
+        """Close the bulk attempt's intent: the operation is sent again alone (new intent)."""
+        replayed = OpResult(
+            change.employee_id, str(change.kind), Outcome.REPLAYED, status=status, note="bulk"
+        )
+        await self._record("result", change, replayed)
 
 
 def summarise(results: Iterable[OpResult | Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Command line behind the Makefile: a local Airflow home, the sandbox, ``sync`` and ``demo``.
 
     python -m genesys_sync.cli env                  # print the local Airflow environment
-    python -m genesys_sync.cli sync --export PATH [--conf JSON]
+    python -m genesys_sync.cli sync --export PATH [--conf JSON] [--wait-for-export]
     python -m genesys_sync.cli demo                 # sandbox + one sync of the sample export
     python -m genesys_sync.cli standalone           # Airflow's components + the sandbox
     python -m genesys_sync.cli airflow -- dags list # any airflow command, same environment
@@ -23,10 +23,13 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from genesys_sync import settings
+from genesys_sync import run_lock, settings
 from genesys_sync.report import format_summary, read_json
 
 DAG_ID = "genesys_user_sync"
+CONN_ID = "genesys_cloud"
+CONN_ENV = "AIRFLOW_CONN_GENESYS_CLOUD"
+SANDBOX_SCIM_PATH = "/api/v2/scim/v2"
 SANDBOX_PORT = 8089
 SANDBOX_CLIENT = ("sandbox-client", "sandbox-secret")
 
@@ -52,6 +55,8 @@ def airflow_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__HOST": "127.0.0.1",
+        # The Genesys Cloud connection form's Test button (one local, trusted admin).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "GE_USAGE_STATISTICS_ENABLED": "False",
         "GX_ANALYTICS_ENABLED": "False",
@@ -120,16 +125,16 @@ def sandbox(port: int = SANDBOX_PORT, data_file: Path | None = None) -> Iterator
             time.sleep(0.1)
         url = f"http://127.0.0.1:{port}"
         conn = {
-            "conn_type": "http",
+            "conn_type": "genesys_cloud",
             "login": SANDBOX_CLIENT[0],
             "password": SANDBOX_CLIENT[1],
             "extra": {
-                "base_url": f"{url}/api/v2/scim/v2",
+                "base_url": f"{url}{SANDBOX_SCIM_PATH}",
                 "token_url": f"{url}/oauth/token",
                 "api_url": url,
             },
         }
-        yield {"AIRFLOW_CONN_GENESYS_CLOUD": json.dumps(conn)}
+        yield {CONN_ENV: json.dumps(conn)}
     finally:
         proc.terminate()
         try:
@@ -145,23 +150,94 @@ def newest_report(since: float) -> Path | None:
     return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
 
 
+def _lease_note(env: Mapping[str, str]) -> str:
+    """Which run holds the state's lease, for the message of a run that met a locked home."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(env.get("GENESYS_SYNC_STATE_URL") or settings.state_url())
+    try:
+        lease = run_lock.current_lease(engine)
+    finally:
+        engine.dispose()
+    return f" The lock's run: {lease.describe()}." if lease else ""
+
+
+def preflight(
+    conf: Mapping, env: Mapping[str, str], logical_date: str | None, wait_for_export: bool
+) -> str | None:
+    """Why a ``make sync`` run must not start, or None: a param ``export`` the allow-list
+    refuses, a config that does not load, or (unless ``wait_for_export``) a local export that
+    is not there. Checked before Airflow starts, so a typo fails in a second, not after
+    ``export.wait_timeout_minutes`` in the sensor."""
+    from datetime import datetime
+
+    from genesys_sync.config import ConfigError, load_config
+    from genesys_sync.export import (
+        EXPORT_ENV,
+        ExportNotAllowed,
+        export_exists,
+        is_remote,
+        resolve_run_location,
+    )
+
+    param = conf.get("export")
+    if param is not None and not isinstance(param, str):
+        return "the run param 'export' must be a string (a path or URI)"
+    try:
+        day = datetime.fromisoformat(logical_date) if logical_date else None
+    except ValueError:
+        return f"--logical-date {logical_date!r} is not a date (YYYY-MM-DD)"
+    try:
+        config = load_config(env.get("GENESYS_SYNC_CONFIG") or None)
+        location = resolve_run_location(config.export, day, param=param, environ=env)
+    except (ConfigError, ExportNotAllowed) as exc:
+        return str(exc)
+    if wait_for_export or is_remote(location) or export_exists(location):
+        return None
+    if param:
+        source = "the run param 'export'"
+    elif env.get(EXPORT_ENV, "").strip():
+        source = f"EXPORT / ${EXPORT_ENV}"
+    else:
+        source = f"export.location in {config.source}"
+    return (
+        f"the HRIS export was not found at {location} (from {source}, for "
+        f"{day.date() if day else 'today (UTC)'}); nothing was started. Check the path, or "
+        "pass --wait-for-export (GENESYS_SYNC_WAIT_FOR_EXPORT=1) to wait for it as a "
+        "scheduled run does (export.wait_timeout_minutes)."
+    )
+
+
 def run_sync(
     export: str | None,
     conf: Mapping | None = None,
     extra_env: Mapping[str, str] | None = None,
     logical_date: str | None = None,
+    wait_for_export: bool = False,
 ) -> int:
-    """One run of the DAG through ``airflow dags test``; print its summary; 0 only on success."""
+    """One run of the DAG through ``airflow dags test``; print its summary; 0 only on success.
+
+    ``export`` is the operator's own choice (``make sync EXPORT=...``): it becomes the
+    configured location (``$HRIS_EXPORT_PATH``), not the run param ``export``, so any path the
+    operator names is read; the param stays held to ``export.allowed_locations``. The run
+    does not start (exit 2) when ``preflight`` finds a reason.
+    """
+    from genesys_sync.export import EXPORT_ENV
+
     env = airflow_env()
     env.update(extra_env or {})
+    if export:
+        env[EXPORT_ENV] = export if "://" in export else str(Path(export).resolve())
+    conf = dict(conf or {})
+    problem = preflight(conf, env, logical_date, wait_for_export)
+    if problem:
+        print(f"FAILED: {problem}", file=sys.stderr)
+        return 2
     # `airflow dags test` runs triggers inline: the deferral race the start delay guards
     # against cannot happen there.
     env.setdefault(settings.TRIGGER_START_DELAY_ENV, "0")
     ensure_airflow_db(env)
-    conf = dict(conf or {})
     conf.setdefault("wait_for_approval", False)  # a CLI run holds and reports, never waits
-    if export:
-        conf["export"] = export if "://" in export else str(Path(export).resolve())
     cmd = [bin_path("airflow"), "dags", "test", DAG_ID]
     if logical_date:
         cmd.append(logical_date)
@@ -169,8 +245,14 @@ def run_sync(
     log_path = settings.sync_home() / "logs" / f"dags-test-{int(time.time())}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time() - 1
-    with log_path.open("wb") as log:
-        result = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with run_lock.home_lock(settings.sync_home() / "sync.lock") as holder:
+            env[run_lock.HOLDER_ENV] = holder  # the run's lease names this process
+            with log_path.open("wb") as log:
+                result = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    except run_lock.HomeLocked as exc:
+        print(f"FAILED: {exc}{_lease_note(env)}", file=sys.stderr)
+        return 3
     report_path = newest_report(started)
     if report_path is None:
         print(f"The run wrote no report; Airflow's output is in {log_path}", file=sys.stderr)
@@ -196,6 +278,41 @@ COMPONENTS = (
 )
 
 
+def _is_sandbox(conn: Mapping) -> bool:
+    base_url = str((conn.get("extra_dejson") or conn.get("extra") or {}).get("base_url") or "")
+    return base_url.startswith("http://127.0.0.1:") and base_url.endswith(SANDBOX_SCIM_PATH)
+
+
+def ensure_connection(env: Mapping[str, str], conn: Mapping) -> str:
+    """Store ``conn`` (the sandbox's) as the ``genesys_cloud`` connection in Airflow's database,
+    unless a connection of the user's own is there: that one is never replaced. Says which."""
+    airflow = bin_path("airflow")
+    run_env = {k: v for k, v in env.items() if k != CONN_ENV}
+    found = subprocess.run(
+        [airflow, "connections", "get", CONN_ID, "-o", "json"],
+        env=run_env,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode == 0:
+        existing = json.loads(found.stdout[found.stdout.index("[") :])[0]
+        if not _is_sandbox(existing):
+            return "yours, kept"
+        subprocess.run(
+            [airflow, "connections", "delete", CONN_ID],
+            env=run_env,
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        [airflow, "connections", "add", CONN_ID, "--conn-json", json.dumps(conn)],
+        env=run_env,
+        check=True,
+        capture_output=True,
+    )
+    return "the sandbox"
+
+
 def run_standalone(port: int) -> int:
     """The sandbox plus Airflow's components (api-server on 127.0.0.1:8080) until Ctrl-C."""
     env = airflow_env()
@@ -205,7 +322,8 @@ def run_standalone(port: int) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
     with sandbox(port) as conn_env:
-        env.update(conn_env)
+        # In Airflow's database, not the environment: the UI shows it and edits take effect.
+        connection = ensure_connection(env, json.loads(conn_env[CONN_ENV]))
         try:
             for component in COMPONENTS:
                 out = (logs / f"{component[0]}.log").open("ab")
@@ -219,6 +337,7 @@ def run_standalone(port: int) -> int:
                 )
             passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
             print(f"Sandbox:    http://127.0.0.1:{port} (development only)")
+            print(f"Connection: {CONN_ID} ({connection}; Admin > Connections)")
             print("Airflow UI: http://127.0.0.1:8080  user admin, password in")
             print(f"            {passwords} (written when the api-server starts)")
             print(f"Logs:       {logs}/<component>.log    Stop with Ctrl-C.")
@@ -240,6 +359,9 @@ def run_standalone(port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Owner-only files, whatever the caller's umask: the Airflow home and its database, the
+    # logs, the state, the audit trail and the run artifacts, here and in every subprocess.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="genesys_sync.cli", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env", help="print the local Airflow environment variables")
@@ -248,6 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     p_sync.add_argument("--conf", default="", help="run params as JSON")
     p_sync.add_argument("--logical-date", help="the run's logical date (YYYY-MM-DD)")
     p_sync.add_argument("--sandbox", action="store_true", help="start the sandbox for the run")
+    p_sync.add_argument(
+        "--wait-for-export",
+        action="store_true",
+        default=os.environ.get("GENESYS_SYNC_WAIT_FOR_EXPORT", "") not in ("", "0", "false"),
+        help="let the DAG wait for a missing export (export.wait_timeout_minutes) instead of "
+        "failing at once ($GENESYS_SYNC_WAIT_FOR_EXPORT=1 sets it too)",
+    )
     p_demo = sub.add_parser("demo", help="sandbox + one sync of the bundled sample export")
     p_demo.add_argument(
         "--port", type=int, default=int(os.environ.get("SANDBOX_PORT", SANDBOX_PORT))
@@ -270,10 +399,14 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError as exc:
             print(f"CONF is not valid JSON: {exc}", file=sys.stderr)
             return 2
+        if not isinstance(conf, dict):
+            print("CONF must be a JSON object, e.g. '{\"dry_run\": true}'", file=sys.stderr)
+            return 2
+        wait = args.wait_for_export
         if args.sandbox:
             with sandbox() as conn_env:
-                return run_sync(args.export, conf, conn_env, args.logical_date)
-        return run_sync(args.export, conf, logical_date=args.logical_date)
+                return run_sync(args.export, conf, conn_env, args.logical_date, wait)
+        return run_sync(args.export, conf, logical_date=args.logical_date, wait_for_export=wait)
     if args.command == "demo":
         sample = settings.INCLUDE_DIR / "sample" / "hris_export.csv"
         with sandbox(args.port) as conn_env:

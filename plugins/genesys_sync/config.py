@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from genesys_sync import settings
+from genesys_sync.mapping import DEFAULT_PHONE_TYPES
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "employee_id",
@@ -29,6 +31,8 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "languages",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("password",)
+#: Employee ids the gate accepts (``gate.employee_id_pattern``): no markup, no formulas, no spaces.
+DEFAULT_EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class ConfigError(ValueError):
@@ -44,6 +48,9 @@ class ExportConfig:
     wait_timeout_minutes: float = 360
     poke_interval_seconds: float = 60
     columns: dict[str, str] = field(default_factory=dict)
+    # Where the run param ``export`` may point (local roots, URI prefixes); empty: the
+    # directory of the configured location (see ``export.allowed_export_roots``).
+    allowed_locations: tuple[str, ...] = ()
 
     def header_for(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
@@ -57,6 +64,8 @@ class GateConfig:
     catalogue_roles: tuple[str, ...] = ()
     catalogue_divisions: tuple[str, ...] = ()
     max_rejected_fraction: float = 0.10
+    max_rejected_count: int = 10
+    employee_id_pattern: str = DEFAULT_EMPLOYEE_ID_PATTERN
     data_docs: bool = True
 
     @property
@@ -72,6 +81,16 @@ class SyncPolicy:
     delete_after_days: float | None = None
     max_failure_fraction: float = 0.2
     reconcile_every_days: float = 7
+    run_lock_hours: float = 24
+    # Who owns roles: "additive" (the sync removes only roles it granted itself, never
+    # "employee") or "authoritative" (HR owns every role; see sync.yaml for the risk).
+    roles: str = "additive"
+    # Export phone column -> SCIM phone type: the phone types the sync owns on every user.
+    phone_types: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PHONE_TYPES))
+
+    @property
+    def roles_authoritative(self) -> bool:
+        return self.roles == "authoritative"
 
 
 @dataclass(frozen=True)
@@ -121,15 +140,70 @@ def load_config(path: str | Path | None = None) -> SyncConfig:
     gate_raw["catalogue_roles"] = tuple(catalogue.get("roles") or ())
     gate_raw["catalogue_divisions"] = tuple(catalogue.get("divisions") or ())
     export = _section(raw, "export", ExportConfig, source)
+    export = replace(export, allowed_locations=_string_list(export.allowed_locations, source))
     unknown_columns = sorted(set(export.columns) - set(CANONICAL_COLUMNS + OPTIONAL_COLUMNS))
     if unknown_columns:
         raise ConfigError(
             f"{source}: export.columns names unknown canonical column(s): "
             f"{', '.join(unknown_columns)}; allowed: {', '.join(CANONICAL_COLUMNS)}, password"
         )
+    gate = _section({"gate": gate_raw}, "gate", GateConfig, source)
+    _check_pattern(gate.employee_id_pattern, source)
     return SyncConfig(
         export=export,
-        gate=_section({"gate": gate_raw}, "gate", GateConfig, source),
-        sync=_section(raw, "sync", SyncPolicy, source),
+        gate=gate,
+        sync=_check_ownership(_section(raw, "sync", SyncPolicy, source), source),
         source=source,
     )
+
+
+ROLE_MODES = ("additive", "authoritative")
+PHONE_COLUMNS = ("work_phone", "mobile_phone")
+
+
+def _check_ownership(policy: SyncPolicy, source: Path) -> SyncPolicy:
+    """``sync.roles`` and ``sync.phone_types``: what the sync owns inside a user."""
+    if policy.roles not in ROLE_MODES:
+        raise ConfigError(
+            f"{source}: sync.roles must be one of {', '.join(ROLE_MODES)}, got {policy.roles!r}"
+        )
+    types = policy.phone_types
+    if not isinstance(types, dict) or not all(
+        isinstance(t, str) and t.strip() for t in types.values()
+    ):
+        raise ConfigError(
+            f"{source}: sync.phone_types must map export phone columns to SCIM phone types, "
+            "e.g. {work_phone: work, mobile_phone: mobile}"
+        )
+    unknown = sorted(set(types) - set(PHONE_COLUMNS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: sync.phone_types names unknown column(s): {', '.join(unknown)}; "
+            f"allowed: {', '.join(PHONE_COLUMNS)}"
+        )
+    if len(set(types.values())) != len(types):
+        raise ConfigError(f"{source}: sync.phone_types maps two columns to the same phone type")
+    return replace(policy, phone_types={c: t.strip() for c, t in types.items()})
+
+
+def _string_list(value: Any, source: Path) -> tuple[str, ...]:
+    """``export.allowed_locations``: a list of non-empty strings (a single string is one item)."""
+    items = [value] if isinstance(value, str) else value or []
+    if not isinstance(items, list | tuple) or not all(
+        isinstance(item, str) and item.strip() for item in items
+    ):
+        raise ConfigError(
+            f"{source}: export.allowed_locations must be a list of directories or URI prefixes "
+            "(strings), e.g. ['/data/hris', 's3://hr-bucket/exports/']"
+        )
+    return tuple(item.strip() for item in items)
+
+
+def _check_pattern(pattern: str, source: Path) -> None:
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise ConfigError(
+            f"{source}: gate.employee_id_pattern is not a valid regular expression ({exc}); "
+            f"the default is {DEFAULT_EMPLOYEE_ID_PATTERN}"
+        ) from exc

@@ -10,12 +10,15 @@ import gzip
 import json
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from genesys_sync.config import CANONICAL_COLUMNS, OPTIONAL_COLUMNS, ExportConfig
 from genesys_sync.config import resolve_project_path as _project_path
+from genesys_sync.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +43,10 @@ _OTHER_DELIMITERS = (",", ";", "\t", "|")
 _MAX_REPORTED = 5
 
 
+class ExportNotAllowed(ValueError):
+    """The run param ``export`` names a location the deployment does not allow."""
+
+
 class ExportError(ValueError):
     """The export cannot be read as a table; ``rule`` names the defect for the gate report."""
 
@@ -49,20 +56,74 @@ class ExportError(ValueError):
 
 
 def resolve_location(
-    config: ExportConfig, logical_date: datetime | date | None, override: str | None = None
+    config: ExportConfig,
+    logical_date: datetime | date | None,
+    override: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> str:
     """Where this run's export is: run param, else ``$HRIS_EXPORT_PATH``, else the config.
 
     ``{ds}`` / ``{ds_nodash}`` become the logical date (UTC; today when there is none, as for a
     manual run in Airflow 3). Relative local paths are resolved against the project root.
+    ``environ`` (default ``os.environ``) is where ``$HRIS_EXPORT_PATH`` is looked up.
     """
-    raw = (override or "").strip() or os.environ.get(EXPORT_ENV, "").strip() or config.location
+    raw = (override or "").strip() or configured_location(config, environ)
     day = _utc_day(logical_date)
     location = raw.replace("{ds}", day.isoformat()).replace("{ds_nodash}", day.strftime("%Y%m%d"))
     location = location.removeprefix("file://")
     if _is_remote(location):
         return location
     return str(_project_path(os.path.expanduser(location)))
+
+
+def resolve_run_location(
+    config: ExportConfig,
+    logical_date: datetime | date | None,
+    param: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The export a run reads, with the run param ``export`` held to the allow-list.
+
+    Without the param this is ``resolve_location``. With it, the param (after ``{ds}``
+    templating) must lie under one of ``allowed_export_roots``: a local path is resolved first
+    (``..`` and symlinks followed, so neither can leave a root) and the resolved path is what
+    the run reads; a URI must start with an allowed prefix and have no ``.``/``..`` segment.
+    Anything else raises ``ExportNotAllowed`` before the location is touched.
+    """
+    if not (param or "").strip():
+        return resolve_location(config, logical_date, environ=environ)
+    location = resolve_location(config, logical_date, override=param, environ=environ)
+    roots = allowed_export_roots(config, environ)
+    if _is_remote(location):
+        return _allowed_uri(location, roots, config)
+    return _allowed_path(location, roots, config)
+
+
+def configured_location(config: ExportConfig, environ: Mapping[str, str] | None = None) -> str:
+    """The deployment's own export location (``$HRIS_EXPORT_PATH``, else ``export.location``)."""
+    environ = os.environ if environ is None else environ
+    return environ.get(EXPORT_ENV, "").strip() or config.location
+
+
+def allowed_export_roots(
+    config: ExportConfig, environ: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Where the run param ``export`` may point: resolved local directories and URI prefixes.
+
+    ``export.allowed_locations`` when set; otherwise the directory of the configured location,
+    cut before its first ``{ds}``-style part (``/data/hris/{ds}/users.csv`` allows
+    ``/data/hris/``). A default that would be a filesystem root, the project root or a bare
+    scheme allows nothing.
+    """
+    if config.allowed_locations:
+        return tuple(_normal_root(entry) for entry in config.allowed_locations)
+    root = _default_root(configured_location(config, environ))
+    return (root,) if root else ()
+
+
+def is_remote(location: str) -> bool:
+    """Whether ``location`` is an object-storage URI (not a local path or ``file://``)."""
+    return _is_remote(location)
 
 
 def export_exists(location: str) -> bool:
@@ -105,13 +166,34 @@ def read_export(location: str, config: ExportConfig) -> pd.DataFrame:
         table = _jsonl_table(_decode(data, config.encoding, location), location)
         header = list(table.column_names)
     frame = _canonical_frame(table, config)
-    frame.attrs["export"] = {
+    known, unexpected = split_header(header, config)
+    frame.attrs["export"] = {  # header names only as far as the sync expects them
         "location": location,
         "format": fmt,
-        "header": header,
+        "header": known,
+        "unexpected_columns": unexpected,
         "first_data_row": 2 if fmt == "csv" else 1,
     }
     return frame
+
+
+def split_header(header: list[str], config: ExportConfig) -> tuple[list[str], int]:
+    """The header names the config expects (in file order), and how many others there are.
+
+    Messages and artifacts name only the former: any other "name" is file content (the first
+    line of a file that is not an export at all, say) and is only counted.
+    """
+    expected = {config.header_for(c) for c in CANONICAL_COLUMNS + OPTIONAL_COLUMNS}
+    known = [name for name in header if name in expected]
+    return known, len(header) - len(known)
+
+
+def _duplicates_message(duplicates: list[str], config: ExportConfig) -> str:
+    known, unexpected = split_header(duplicates, config)
+    shown = [", ".join(map(repr, known))] if known else []
+    if unexpected:
+        shown.append(f"{unexpected} other column name(s)")
+    return " and ".join(shown)
 
 
 # --- locations --------------------------------------------------------------------------------
@@ -123,6 +205,86 @@ def _utc_day(value: datetime | date | None) -> date:
     if isinstance(value, datetime):
         return value.astimezone(UTC).date() if value.tzinfo else value.date()
     return value
+
+
+def _default_root(location: str) -> str | None:
+    location = location.strip().removeprefix("file://")
+    scheme = ""
+    if _is_remote(location):
+        scheme, _, location = location.partition("://")
+    parts = location.split("/")[:-1]  # the directory
+    cut = next((i for i, part in enumerate(parts) if "{" in part), len(parts))
+    directory = "/".join(parts[:cut])
+    if scheme:
+        authority = directory.split("/", 1)[0]
+        return _normal_root(f"{scheme}://{directory}") if authority else None
+    if not directory.strip("/") or directory.strip() in (".", "~"):
+        return None
+    root = _normal_root(directory)
+    return None if Path(root) == PROJECT_ROOT.resolve() else root
+
+
+def _normal_root(entry: str) -> str:
+    """An allow-list entry as compared: a resolved local directory, or a URI prefix ending '/'."""
+    entry = entry.strip().removeprefix("file://")
+    if _is_remote(entry):
+        scheme, _, rest = entry.partition("://")
+        return f"{scheme.lower()}://{rest.rstrip('/')}/"
+    return str(_project_path(os.path.expanduser(entry)).resolve())
+
+
+def _segments_escape(path: str) -> bool:
+    return any(unquote(part) in (".", "..") or "\\" in part for part in path.split("/"))
+
+
+def _allowed_uri(location: str, roots: tuple[str, ...], config: ExportConfig) -> str:
+    scheme, _, rest = location.partition("://")
+    normal = f"{scheme.lower()}://{rest}"
+    prefixes = [root for root in roots if _is_remote(root)]
+    if _segments_escape(rest):
+        why = "a URI may not contain '.' or '..' path segments"
+    elif not any(p.startswith(f"{scheme.lower()}://") for p in prefixes):
+        why = f"the scheme '{scheme.lower()}' is not on the allow-list"
+    elif not any(normal.startswith(p) for p in prefixes):
+        why = "it is not under an allowed URI prefix"
+    else:
+        return normal
+    raise _not_allowed(location, why, roots, config)
+
+
+def _allowed_path(location: str, roots: tuple[str, ...], config: ExportConfig) -> str:
+    try:
+        resolved = Path(location).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _not_allowed(location, "it is not a valid path", roots, config) from exc
+    for root in roots:
+        if not _is_remote(root) and resolved.is_relative_to(root):
+            return str(resolved)
+    shown = "" if str(resolved) == location else f" (it resolves to {resolved})"
+    raise _not_allowed(location, f"it is outside every allowed directory{shown}", roots, config)
+
+
+def _not_allowed(
+    location: str, why: str, roots: tuple[str, ...], config: ExportConfig
+) -> ExportNotAllowed:
+    allowed = ", ".join(roots) or "nothing (no default could be derived)"
+    source = (
+        "export.allowed_locations"
+        if config.allowed_locations
+        else ("the default: the directory of the configured export location")
+    )
+    return ExportNotAllowed(
+        f"The run param 'export' ({_redacted(location)}) was refused: {why}. The param may "
+        f"only choose an export under {allowed} ({source}); nothing was read. To allow it, "
+        "add its directory or URI prefix to export.allowed_locations in the config file; or "
+        "leave the param out and set the configured location instead ($HRIS_EXPORT_PATH, or "
+        "`make sync EXPORT=<path>` from the operator's shell)."
+    )
+
+
+def _redacted(location: str) -> str:
+    """A location fit for a message: a URI's password (``user:secret@``) is masked."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", location)
 
 
 def _is_remote(location: str) -> bool:
@@ -151,12 +313,18 @@ def _read_bytes(location: str) -> bytes:
             f"${EXPORT_ENV} or the run's 'export' param.",
             rule="export_missing",
         ) from exc
+    except OSError as exc:  # permissions, a directory, a storage error: named, never quoted
+        raise ExportError(
+            f"{location}: the export cannot be read ({type(exc).__name__}). Check that the "
+            "path names a file the sync may read.",
+            rule="export_unreadable",
+        ) from exc
     if location.endswith(".gz"):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
-            raise ExportError(
-                f"{location}: the file ends in .gz but is not valid gzip ({exc}); the transfer "
+            raise ExportError(  # gzip's message quotes the file's first bytes: never shown
+                f"{location}: the file ends in .gz but is not valid gzip; the transfer "
                 "was probably cut short. Re-deliver the export.",
                 rule="export_unreadable",
             ) from exc
@@ -202,8 +370,8 @@ def _encoding_error(
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         hint = " The file starts with a UTF-16 byte-order mark: export it as UTF-8."
     return ExportError(
-        f"{location}: line {line} is not valid {encoding} (byte 0x{data[exc.start]:02x} at "
-        f"offset {exc.start}); the file mixes encodings (e.g. UTF-8 and Latin-1/Windows-1252)."
+        f"{location}: line {line} is not valid {encoding} (at byte offset {exc.start}); the "
+        "file mixes encodings (e.g. UTF-8 and Latin-1/Windows-1252)."
         f"{hint} Have the HRIS write the whole file as UTF-8, or set export.encoding if the "
         "whole file uses another encoding.",
         rule="encoding",
@@ -232,9 +400,9 @@ def _csv_header(data: bytes, config: ExportConfig, location: str) -> list[str]:
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise ExportError(
-            f"{location}: the header names {', '.join(map(repr, duplicates))} more than once, so "
-            "it is ambiguous which column holds the data. Remove or rename the duplicate "
-            "column(s) in the export.",
+            f"{location}: the header names {_duplicates_message(duplicates, config)} more than "
+            "once, so it is ambiguous which column holds the data. Remove or rename the "
+            "duplicate column(s) in the export.",
             rule="duplicate_header",
         )
     if len(header) == 1:
@@ -242,7 +410,7 @@ def _csv_header(data: bytes, config: ExportConfig, location: str) -> list[str]:
         if others:
             shown = {"\t": "\\t"}.get(others[0], others[0])
             raise ExportError(
-                f"{location}: the header is a single column ('{header[0][:80]}...'); the file "
+                f"{location}: the header is a single column; the file "
                 f"looks '{shown}'-delimited but export.delimiter is '{config.delimiter}'. Set "
                 f"export.delimiter to '{shown}' in the config, or have the HRIS write "
                 f"'{config.delimiter}'-delimited files.",
@@ -286,8 +454,8 @@ def _csv_table(data: bytes, config: ExportConfig, location: str) -> tuple[pa.Tab
     except pa.ArrowInvalid as exc:
         if "utf8" in str(exc).lower():
             _decode(data, config.encoding, location)  # raises with the line number
-        raise ExportError(
-            f"{location}: the CSV cannot be parsed ({exc}). Check export.delimiter and "
+        raise ExportError(  # Arrow's message may quote the row: never shown
+            f"{location}: the CSV cannot be parsed. Check export.delimiter and "
             "export.encoding, and that quotes in values are escaped.",
             rule="export_unreadable",
         ) from exc
@@ -379,16 +547,16 @@ def _parquet_table(data: bytes, config: ExportConfig, location: str) -> tuple[pa
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
         raise ExportError(
-            f"{location}: not a readable Parquet file ({exc}); the transfer may have been cut "
-            "short. Re-deliver the export.",
+            f"{location}: not a readable Parquet file ({type(exc).__name__}); the transfer may "
+            "have been cut short. Re-deliver the export.",
             rule="export_unreadable",
         ) from exc
     names = table.column_names
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ExportError(
-            f"{location}: the Parquet schema names {', '.join(map(repr, duplicates))} more than "
-            "once; remove or rename the duplicate column(s) in the export.",
+            f"{location}: the Parquet schema names {_duplicates_message(duplicates, config)} "
+            "more than once; remove or rename the duplicate column(s) in the export.",
             rule="duplicate_header",
         )
     strings = {}

@@ -1,8 +1,6 @@
-"""Report a run: the run report (``report.json``), the audit trail and the console summary.
+"""Report a run: the run report (``report.json``) and the console summary.
 
-The audit log is append-only JSON Lines that compliance teams can ship to a SIEM: one event
-per run stage and one per user operation, with employee ids and attribute *names*, never
-attribute values, emails, phone numbers or secrets.
+The audit trail (append-only, hash-chained JSON Lines) is ``genesys_sync.audit``.
 """
 
 from __future__ import annotations
@@ -10,24 +8,45 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genesys_sync import settings
+# The audit trail lives in ``genesys_sync.audit``; these names stay importable from here.
+from genesys_sync.audit import audit, audit_operations, utcnow_iso
+
+__all__ = [
+    "audit",
+    "audit_operations",
+    "count_applied",
+    "format_summary",
+    "read_json",
+    "utcnow_iso",
+    "write_json",
+    "write_text",
+]
 
 CHANGE_TYPES = ("create", "update", "deactivate", "reactivate", "delete", "link_manager")
 
 
-def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def write_json(path: Path, data: Any) -> Path:
     """Write JSON atomically (readers never see half a file), owner-readable only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never world-readable
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a text artifact atomically, owner-readable only (like ``write_json``)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path
@@ -35,37 +54,6 @@ def write_json(path: Path, data: Any) -> Path:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def audit(event: str, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """Append one audit event to the audit log and return it."""
-    record = {"timestamp": utcnow_iso(), "event": event, "run_id": run_id, **fields}
-    line = json.dumps(record, sort_keys=True, default=str)
-    with settings.audit_log_path().open("a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-    return record
-
-
-def audit_operations(run_id: str, results: Iterable[Mapping[str, Any]]) -> int:
-    """One audit event per user operation (outcome, kind, changed attribute names)."""
-    count = 0
-    with settings.audit_log_path().open("a", encoding="utf-8") as fh:
-        for r in results:
-            record = {
-                "timestamp": utcnow_iso(),
-                "event": "USER_OPERATION",
-                "run_id": run_id,
-                "employee_id": r.get("employee_id"),
-                "operation": r.get("kind"),
-                "outcome": r.get("outcome"),
-                "target_id": r.get("target_id"),
-                "changed_attributes": r.get("changed") or [],
-                "error": r.get("error"),
-                "note": r.get("note"),
-            }
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-            count += 1
-    return count
 
 
 def count_applied(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -100,12 +88,18 @@ def format_summary(report: Mapping[str, Any]) -> str:
         f"  unchanged       {planned.get('unchanged', 0):>6}",
         f"  conflicts       {report.get('conflict', 0):>6}",
         f"  rejected        {report.get('rejected', 0):>6}",
+        f"  quarantined     {report.get('quarantined', 0):>6}   (present, not synced)",
         f"  failed          {report.get('failed', 0):>6}",
         f"  writes          {report.get('writes', 0):>6}",
         f"  API calls       {report.get('api_calls', 0):>6}",
         f"  duration        {report.get('duration_seconds', 0):>6.1f} s",
         f"  report          {report.get('report_path')}",
     ]
+    if report.get("not_synced_attributes"):
+        lines.append(
+            "  not synced      the target does not declare "
+            + ", ".join(report["not_synced_attributes"])
+        )
     for key, label in (
         ("rejects_path", "rejects"),
         ("plan_summary_path", "plan"),

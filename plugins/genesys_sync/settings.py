@@ -17,7 +17,7 @@ INCLUDE_DIR = PROJECT_ROOT / "include"
 def sync_home() -> Path:
     """The sync's home directory (created on first use)."""
     home = Path(os.environ.get("GENESYS_SYNC_HOME") or PROJECT_ROOT / ".sync-home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new home is owner-only
     return home
 
 
@@ -36,13 +36,27 @@ def run_dir(run_id: str) -> Path:
     path = sync_home() / "runs" / safe_run_id(run_id)
     # Owner-only: batch files and the accepted rows hold personal data.
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def restrict_tree(root: Path) -> None:
+    """Take the group's and others' permissions off ``root`` and everything below it, whatever
+    the umask was when they were written (the gate's Parquet and CSV, Data Docs, ...)."""
+    root = Path(root)
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
 
 
 def audit_log_path() -> Path:
     """The append-only audit log (JSON Lines): ``$AUDIT_LOG_PATH`` or under the sync home."""
     path = Path(os.environ.get("AUDIT_LOG_PATH") or sync_home() / "audit" / "audit.jsonl")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 

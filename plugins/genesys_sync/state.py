@@ -1,7 +1,11 @@
 """What the sync keeps between runs, in a SQL store (SQLite by default, PostgreSQL in compose).
 
 - ``managed_users``: employee id -> target id, last ETag, active flag, since when inactive,
-  and the fingerprint of what was last applied (incremental runs skip unchanged users).
+  the fingerprint of what was last applied (incremental runs skip unchanged users), and the
+  roles the sync granted the user (the only roles it may remove: NULL = none).
+- ``managed_users.applied``: the attribute values the sync last applied to the user (and its
+  ETag): an incremental run writes a change directly from them, with ``If-Match``.
+- ``sync_documents``: cached discovery (ServiceProviderConfig, Schemas) and role catalogue.
 - ``applied_exports``: every accepted export (logical date, row counts) and whether it was
   applied, so the gate can compare row counts and backfills can tell an old export.
 
@@ -11,8 +15,11 @@ writes are guarded by ETags and uniqueness, and the planner reads the target its
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+import os
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +39,10 @@ managed_users = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_run_id", sa.String(250)),
     sa.Column("fingerprint", sa.String(64)),
+    sa.Column("granted_roles", sa.Text),  # JSON list of role names the sync granted
+    # JSON: what the sync last applied (attribute path -> value; kubectl's last-applied
+    # configuration). Personal data: kept here only (the store is owner-only), never logged.
+    sa.Column("applied", sa.Text),
 )
 
 sync_meta = sa.Table(
@@ -39,6 +50,15 @@ sync_meta = sa.Table(
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(250), nullable=False),
+)
+
+#: Cached documents too long for ``sync_meta`` (the target's discovery, the role catalogue).
+sync_documents = sa.Table(
+    "sync_documents",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 applied_exports = sa.Table(
@@ -58,10 +78,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _roles_json(roles: Collection[str]) -> str:
+    return json.dumps(sorted(set(roles)))
+
+
+def _applied_json(values: Mapping[str, Any]) -> str:
+    return json.dumps(dict(values), sort_keys=True, default=str)
+
+
+def _applied(raw: str | None) -> dict[str, Any] | None:
+    try:
+        values = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _owner_only_sqlite(url: sa.engine.URL) -> None:
+    """A local SQLite file is created (or made) owner-only, whatever the umask: SQLite gives
+    its journal and WAL files the database file's mode."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # before SQLite creates it
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
 
 
 class StateStore:
@@ -70,6 +121,7 @@ class StateStore:
     def __init__(self, url: str | None = None):
         self.url = url or settings.state_url()
         self.engine = sa.create_engine(self.url, future=True)
+        _owner_only_sqlite(self.engine.url)
         metadata.create_all(self.engine)
         self._add_missing_columns()
 
@@ -103,9 +155,23 @@ class StateStore:
             )
             return {eid: _aware(at) for eid, at in rows}
 
-    def record_results(self, results: Iterable[Mapping[str, Any]], run_id: str) -> int:
-        """Remember the target ids and states that a run's applied operations produced."""
+    def record_results(
+        self,
+        results: Iterable[Mapping[str, Any]],
+        run_id: str,
+        granted_roles: Mapping[tuple[str, str], Collection[str]] | None = None,
+        applied: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Remember the target ids and states that a run's applied operations produced.
+
+        ``granted_roles``: (employee id, change kind) -> the roles the sync owns on that user
+        once the change is done (from the plan's batch files); recorded when the change was
+        applied or found already done. ``applied``: (employee id, change kind) -> the
+        attribute values the change made the user hold, merged into what was last applied.
+        """
         now = _now()
+        granted_roles = granted_roles or {}
+        applied = applied or {}
         count = 0
         with self.engine.begin() as conn:
             for r in results:
@@ -128,6 +194,13 @@ class StateStore:
                     values["etag"] = r["etag"]
                 # What was applied, or None: a later incremental run then re-reads the user.
                 values["fingerprint"] = r.get("fingerprint")
+                roles = granted_roles.get((eid, kind))
+                if roles is not None:
+                    values["granted_roles"] = _roles_json(roles)
+                done = applied.get((eid, kind))
+                if done is not None:
+                    before = _applied(existing.applied) if existing is not None else None
+                    values["applied"] = _applied_json({**(before or {}), **done})
                 if kind == "deactivate":
                     values["active"] = False
                     if existing is None or existing.deactivated_at is None:
@@ -186,6 +259,94 @@ class StateStore:
                     sa.update(managed_users)
                     .where(managed_users.c.employee_id == eid)
                     .values(target_id=tid, fingerprint=fp)
+                )
+
+    def applied(self) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+        """employee id -> (target id, last ETag, the values the sync last applied), for the
+        users whose applied values are known."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    managed_users.c.employee_id,
+                    managed_users.c.target_id,
+                    managed_users.c.etag,
+                    managed_users.c.applied,
+                ).where(managed_users.c.applied.is_not(None))
+            )
+            return {
+                eid: (tid, etag, values)
+                for eid, tid, etag, raw in rows
+                if (values := _applied(raw)) is not None
+            }
+
+    def record_applied(self, seen: Mapping[str, tuple[str, str | None, Mapping[str, Any]]]) -> None:
+        """Users the target was seen to hold as desired: employee id -> (target id, ETag, the
+        values they hold as the sync would apply them), merged into what was last applied."""
+        if not seen:
+            return
+        with self.engine.begin() as conn:
+            before = dict(
+                conn.execute(sa.select(managed_users.c.employee_id, managed_users.c.applied)).all()
+            )
+            for eid, (tid, etag, values) in seen.items():
+                merged = {**(_applied(before.get(eid)) or {}), **values}
+                update = {"target_id": tid, "applied": _applied_json(merged)}
+                if etag:
+                    update["etag"] = etag
+                conn.execute(
+                    sa.update(managed_users)
+                    .where(managed_users.c.employee_id == eid)
+                    .values(**update)
+                )
+
+    def get_document(self, key: str) -> Any:
+        """A cached JSON document (None when absent or unreadable)."""
+        with self.engine.connect() as conn:
+            raw = conn.execute(
+                sa.select(sync_documents.c.value).where(sync_documents.c.key == key)
+            ).scalar()
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def set_document(self, key: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sync_documents).where(sync_documents.c.key == key))
+            conn.execute(
+                sa.insert(sync_documents).values(
+                    key=key, value=json.dumps(value, sort_keys=True), updated_at=_now()
+                )
+            )
+
+    def granted_roles(self) -> dict[str, frozenset[str]]:
+        """employee id -> the roles the sync granted that user (users with none left out)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(managed_users.c.employee_id, managed_users.c.granted_roles).where(
+                    managed_users.c.granted_roles.is_not(None)
+                )
+            )
+            return {eid: frozenset(json.loads(roles)) for eid, roles in rows if roles}
+
+    def record_granted_roles(
+        self, roles: Mapping[str, Collection[str]], *, shrink_only: bool = False
+    ) -> None:
+        """Set the roles the sync owns on users it saw holding them (employee id -> roles).
+
+        ``shrink_only`` (a dry run, which must not gain ownership): keep only roles already
+        owned, so a role HR stopped listing is forgotten but no new one is claimed.
+        """
+        if not roles:
+            return
+        before = self.granted_roles() if shrink_only else {}
+        with self.engine.begin() as conn:
+            for eid, names in roles.items():
+                kept = set(names) & before.get(eid, frozenset()) if shrink_only else set(names)
+                conn.execute(
+                    sa.update(managed_users)
+                    .where(managed_users.c.employee_id == eid)
+                    .values(granted_roles=_roles_json(kept))
                 )
 
     def get_meta(self, key: str) -> str | None:

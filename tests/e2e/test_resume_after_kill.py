@@ -1,4 +1,5 @@
-"""A run killed mid-apply is simply run again: it converges with no duplicate user."""
+"""A run killed mid-apply is simply run again: it converges with no duplicate user. While it
+runs, a second sync on the same home is refused; the kill releases the lock."""
 
 from __future__ import annotations
 
@@ -42,13 +43,37 @@ def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home):
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "the run never started writing"
             time.sleep(0.2)
+        # A second sync on the same home meanwhile is refused at once, naming the holder.
+        second = subprocess.run(
+            [sys.executable, "-m", "genesys_sync.cli", "sync", "--export", str(SAMPLE)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 3, second.stderr
+        assert "holds the lock" in second.stderr and "The lock's run: run manual__" in second.stderr
+        assert sandbox.stats()["writes"] >= 10 and proc.poll() is None
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # The sandbox finishes requests that were in flight: wait until its writes settle.
+    writes, settled = -1, time.monotonic() + 30
+    while (now := sandbox.stats()["writes"]) != writes:
+        assert time.monotonic() < settled, "the sandbox kept writing after the kill"
+        writes = now
+        time.sleep(0.5)
     partial = sandbox.users()
     rows = read_rows()
     expected = sum(1 for r in rows if r["status"] == "active") - 2  # two are quarantined
     assert 0 < len(partial) < expected, "the kill did not land mid-apply"
+    # Write-ahead audit: every user the killed run created has its intent; no half line.
+    trail = sync_home / "audit" / "audit.jsonl"
+    raw = trail.read_bytes()
+    assert raw.endswith(b"\n")
+    records = [json.loads(line) for line in raw.splitlines()]
+    intents = {r["employee_id"] for r in records if r["event"] == "OPERATION_INTENT"}
+    assert {u["externalId"] for u in partial} <= intents
 
     sandbox.set_faults(latency_ms=0)
     result = run_sync(sync_home, SAMPLE, json.dumps(conn))
@@ -60,3 +85,22 @@ def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home):
     assert len(users) == expected
     assert set(by_external_id(users)) <= {r["employee_id"] for r in rows}
     assert_state(Target("sandbox", sandbox, True), rows, rejected_ids(result.report))
+    # Every intent of both runs is closed (a result, or the rerun's closure); the chain holds.
+    records = [json.loads(line) for line in trail.read_text().splitlines()]
+    closed = {r.get("intent_seq") for r in records if r["event"] == "INTENT_CLOSED"}
+    results = {
+        (r["run_id"], r.get("batch_id"), r.get("attempt"), r["employee_id"], r["operation"])
+        for r in records
+        if r["event"] == "USER_OPERATION"
+    }
+    for r in records:
+        if r["event"] == "OPERATION_INTENT":
+            key = (r["run_id"], r["batch_id"], r["attempt"], r["employee_id"], r["operation"])
+            assert key in results or r["seq"] in closed, r
+    verify = subprocess.run(
+        [sys.executable, "-m", "genesys_sync.audit", "verify", str(trail)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr

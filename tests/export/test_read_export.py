@@ -293,3 +293,50 @@ def test_delimiter_must_be_one_character(tmp_path) -> None:
     with pytest.raises(ExportError, match="one character") as caught:
         read_export(write(tmp_path, f"{HEADER}\n{ROW}\n"), ExportConfig(delimiter="\\t"))
     assert caught.value.rule == "wrong_delimiter"
+
+
+# --- messages name expected columns at most: never a value, a line or an unknown header ------
+
+SECRET = "s3cr3t-T0KEN-9f8e7d"
+
+
+def test_wrong_delimiter_does_not_quote_the_header(tmp_path) -> None:
+    content = f"{SECRET};{HEADER.replace(',', ';')}\n1;2\n"
+
+    with pytest.raises(ExportError, match="looks ';'-delimited") as caught:
+        read_export(write(tmp_path, content), CSV)
+    assert SECRET not in str(caught.value) and "employee_id" not in str(caught.value)
+
+
+def test_duplicate_header_names_only_expected_columns(tmp_path) -> None:
+    header = f"{HEADER},email,{SECRET},{SECRET}"
+
+    with pytest.raises(ExportError) as caught:
+        read_export(write(tmp_path, f"{header}\n{ROW},x,y,z\n"), CSV)
+    message = str(caught.value)
+    assert "'email' and 1 other column name(s) more than once" in message
+    assert SECRET not in message
+
+
+def test_encoding_error_quotes_no_byte(tmp_path) -> None:
+    content = f"{HEADER}\n".encode() + b"E1,\xe9" + SECRET.encode() + b"\n"
+
+    with pytest.raises(ExportError, match="line 2 is not valid utf-8-sig") as caught:
+        read_export(write(tmp_path, content), CSV)
+    assert "0xe9" not in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_an_unterminated_quote_is_named_by_row_not_quoted(tmp_path) -> None:
+    content = f'{HEADER}\n"{SECRET},{ROW}\n'
+
+    with pytest.raises(ExportError, match="row 2 has 1 field") as caught:
+        read_export(write(tmp_path, content), CSV)
+    assert SECRET not in str(caught.value)
+
+
+def test_the_frame_records_only_expected_header_names(tmp_path) -> None:
+    frame = read_export(write(tmp_path, f"{HEADER},{SECRET}\n{ROW},x\n"), CSV)
+
+    assert frame.attrs["export"]["header"] == list(CANONICAL_COLUMNS)
+    assert frame.attrs["export"]["unexpected_columns"] == 1
+    assert SECRET not in repr(frame.attrs)

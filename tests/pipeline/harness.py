@@ -25,7 +25,6 @@ from genesys_sync import settings
 from genesys_sync.config import SyncConfig, load_config
 from genesys_sync.export import resolve_location
 from genesys_sync.pipeline import (
-    GateBlocked,
     RunParams,
     SyncFailed,
     apply_batch_file,
@@ -108,11 +107,10 @@ def run_stages(
     error: Exception | None = None
     with sync_home_env(home):
         location = resolve_location(config.export, day, override=params.export or str(export))
-        try:
+        task_id = "validate"
+        try:  # a failed task stops its branch; the report runs whatever happened (all_done)
             gate = validate_stage(run_id, location, config, scim, logical_date=day)
-        except GateBlocked as exc:
-            error, failed_tasks = exc, ["validate"]
-        else:
+            task_id = "plan"
             planned = plan_stage(
                 run_id, gate["accepted_path"], params, config, scim, logical_date=day
             )
@@ -125,7 +123,17 @@ def run_stages(
                     events.append(event)
                     if event.get("unreachable"):  # the trigger's "error" event: task failed
                         failed_tasks.append(task_id)
-        finish_stage(run_id, config, started, logical_date=day, employee_ids=params.employee_ids)
+        except Exception as exc:  # what Airflow does with a task's exception: the task fails
+            error = exc
+            failed_tasks.append(task_id)
+        finish_stage(
+            run_id,
+            config,
+            started,
+            logical_date=day,
+            employee_ids=params.employee_ids,
+            scim=scim,
+        )
         try:
             check_outcome(run_id, failed_tasks=sorted(set(failed_tasks)))
         except SyncFailed as exc:

@@ -81,7 +81,8 @@ async def test_oauth_token_fetched_then_used_for_a_lifecycle(sandbox: SandboxHan
         assert updated["title"] == "Agent"
         with pytest.raises(ScimVersionMismatch) as stale:
             await client.patch_user(created["id"], ops, etag=etag)
-        assert stale.value.status == 409 and stale.value.scim_type == "invalidVers"
+        # Genesys (the SDK) answers 400 invalidVers; some Genesys pages say 409: both are stale.
+        assert stale.value.status in (400, 409) and stale.value.scim_type == "invalidVers"
         found = await client.find_user("externalId", str(created["externalId"]))
         assert found and found["id"] == created["id"]
         await client.delete_user(created["id"])

@@ -43,9 +43,24 @@ def test_limiter_never_exceeds_the_rate_in_a_rolling_minute(rpm: int) -> None:
     assert limiter.max_rate >= 1
 
 
-def test_300_per_minute_allows_a_burst_of_five() -> None:
+def test_300_per_minute_is_one_request_every_fifth_of_a_second_no_burst() -> None:
     limiter = limiter_for_rate(300)
-    assert limiter.max_rate == 5
-    assert limiter.time_period == pytest.approx(60 * 5 / 295)
+    assert limiter.max_rate == 1  # no bucket: evenly spaced
+    assert limiter.time_period == pytest.approx(60 / (300 * 0.98))
     with pytest.raises(ValueError):
         limiter_for_rate(0)
+
+
+def test_requests_are_evenly_spaced_from_the_start() -> None:
+    async def stamps() -> list[float]:
+        limiter = limiter_for_rate(6000)  # one every ~10.2 ms
+        loop = asyncio.get_running_loop()
+        out = []
+        for _ in range(21):
+            await limiter.acquire()
+            out.append(loop.time())
+        return out
+
+    times = asyncio.run(stamps())
+    # 20 intervals of 60/5880 s: no burst at the start
+    assert times[-1] - times[0] >= 20 * 60 / 5880 * 0.95

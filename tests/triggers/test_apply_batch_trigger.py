@@ -69,3 +69,15 @@ async def test_bad_connection_gives_an_error_event(tmp_path, monkeypatch, conn):
     event = await _event(ApplyBatchTrigger(_batch(tmp_path, []), start_delay=0))
     assert event["status"] == "error"
     assert "ScimConfigError" in event["message"]
+
+
+async def test_an_unwritable_audit_trail_gives_an_error_event_naming_it(
+    sandbox, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", sandbox.connection_json())
+    monkeypatch.setenv("AUDIT_LOG_PATH", str(tmp_path))  # a directory: nothing can be appended
+    plan = plan_sync({"E1": desired_user(row("E1"))}, [], PlanOptions(paths=MANAGED_PATHS))
+    event = await _event(ApplyBatchTrigger(_batch(tmp_path, plan.writes), start_delay=0))
+    assert event["status"] == "error"
+    assert "audit trail" in event["message"] and "stopped before its next write" in event["message"]
+    assert sandbox.users() == [] and sandbox.stats()["writes"] == 0

@@ -24,10 +24,12 @@ class Blocked:
 
 @dataclass(frozen=True)
 class Quarantined:
-    """Row level: exactly this row is rejected, for exactly this rule; the rest go on."""
+    """Row level: exactly this row is rejected, for exactly this rule (and ``also``); the rest
+    go on."""
 
     employee_id: str
     rule: str
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,14 @@ ROW_CASES = [
     Case("empty employee id", edit("E1029", employee_id=""), None),
     Case("no name at all", edit("E1030", display_name="", first_name="", last_name=""), None),
     Case("formula in the employee id", edit("E1031", employee_id="=1+2", email="x"), None),
+    Case("markup in the employee id", edit("E1032", employee_id="<script>x</script>"), None),
+    Case("link in the employee id", edit("E1033", employee_id="[x](http://e.test)"), None),
+    Case("space in the employee id", edit("E1034", employee_id="E 1034"), None),
+    Case("right-to-left override in a name", edit("E1035", display_name="Ann\u202eeB"), None),
+    Case("NUL in a last name", edit("E1036", last_name="Ro\x00ss"), None),
+    Case("line break in a title", edit("E1038", title="Agent\nLead"), None),
+    Case("C1 control in a first name", edit("E1039", first_name="Al\x85ex"), None),
+    Case("bidi isolate in a department", edit("E1040", department="Sales\u2067"), None),
 ]
 ROW_EXPECTED = [
     Quarantined("E1010", "email_syntax"),
@@ -220,10 +230,19 @@ ROW_EXPECTED = [
     Quarantined("E1024", "manager_self"),
     Quarantined("E1025", "password_policy"),
     Quarantined("E1026", "title_too_long"),
-    Quarantined("E" + "9" * 70, "employee_id_too_long"),
+    # An id outside gate.employee_id_pattern is never shown: the row number stands for it.
+    Quarantined("<row 29>", "employee_id_too_long", also=("employee_id_pattern",)),
     Quarantined("<row 30>", "employee_id_required"),  # 29th data row; the header is row 1
     Quarantined("E1030", "name_required"),
-    Quarantined("'=1+2", "email_syntax"),  # neutralised in rejects.csv
+    Quarantined("<row 32>", "email_syntax", also=("employee_id_pattern",)),
+    Quarantined("<row 33>", "employee_id_pattern"),
+    Quarantined("<row 34>", "employee_id_pattern"),
+    Quarantined("<row 35>", "employee_id_pattern"),
+    Quarantined("E1035", "display_name_characters"),
+    Quarantined("E1036", "last_name_characters"),
+    Quarantined("E1038", "title_characters"),
+    Quarantined("E1039", "first_name_characters"),
+    Quarantined("E1040", "department_characters"),
 ]
 ROW_CASES = [replace(c, expected=e) for c, e in zip(ROW_CASES, ROW_EXPECTED, strict=True)]
 
@@ -272,10 +291,11 @@ def test_row_level_defect_quarantines_only_that_row(
     assert result.passed is True, result.explanation()
     assert result.dataset_failures == []
     lines = rejects(result)
+    rules = (case.expected.rule, *case.expected.also)
     assert {(line["employee_id"], line["rule"]) for line in lines} == {
-        (case.expected.employee_id, case.expected.rule)
+        (case.expected.employee_id, rule) for rule in rules
     }
     assert result.rejected_count == 1
-    assert result.row_failures_by_rule == {case.expected.rule: 1}
+    assert result.row_failures_by_rule == dict.fromkeys(rules, 1)
     assert result.accepted_count == result.row_count - 1 == 59
     assert len(pd.read_parquet(result.accepted_path)) == 59

@@ -126,24 +126,25 @@ def test_rejects_neutralise_formulas_and_never_hold_passwords(
 
     text = result.rejects_path.read_text(encoding="utf-8")
     lines = rejects_of(result.rejects_path)
-    assert [line["employee_id"] for line in lines] == [
-        "'=HYPERLINK(1)",
-        "'+cmd",
-        "'-2+3",
-        "E1014",  # the reader trims the tab: nothing left to neutralise
-    ]
-    assert {line["rule"] for line in lines} == {
-        "email_syntax",
-        "work_phone",
-        "password_policy",
-        "hire_date",
+    # Ids outside gate.employee_id_pattern are never written: the row number stands for them.
+    assert {(line["employee_id"], line["rule"]) for line in lines} == {
+        ("<row 12>", "email_syntax"),
+        ("<row 12>", "employee_id_pattern"),
+        ("<row 13>", "work_phone"),
+        ("<row 13>", "employee_id_pattern"),
+        ("<row 14>", "password_policy"),
+        ("<row 14>", "employee_id_pattern"),
+        ("E1014", "hire_date"),  # the reader trims the tab: a valid id
     }
     for secret in ("Corr3ctHorse", "Tr0ub4dor", "weakpass", "S3cret!x", "not an email", "@SUM"):
         assert secret not in text
+    assert "HYPERLINK" not in text and "cmd" not in text
     assert all(
         not cell.startswith(("=", "+", "-", "@")) for line in lines for cell in line.values()
     )
-    assert "password" in next(line["message"] for line in lines if line["employee_id"] == "'-2+3")
+    assert "password" in next(
+        line["message"] for line in lines if line["rule"] == "password_policy"
+    )
 
 
 def test_accepted_rows_keep_the_optional_password_column(
@@ -278,14 +279,17 @@ def test_run_gate_on_a_frame_read_separately(sync_config, tmp_path) -> None:
 def test_missing_columns_are_named_with_their_expected_header(
     sync_config, write_export, tmp_path
 ) -> None:
-    rows = [{k: v for k, v in r.items() if k not in {"hire_date", "roles"}} for r in clean_rows()]
-    columns = dict(sync_config.export.columns, hire_date="Hire Date")
+    rows = [{k: v for k, v in r.items() if k not in {"status", "email"}} for r in clean_rows()]
+    rows = [{**r, "Notes": "private remark"} for r in rows]
+    columns = dict(sync_config.export.columns, status="Employment Status")
     config = replace(sync_config, export=replace(sync_config.export, columns=columns))
 
     result = gate_export(str(write_export(rows)), config=config, run_dir=tmp_path / "run")
 
     (failure,) = result.dataset_failures
     assert failure.rule == "required_columns" and failure.count == 2
-    assert "hire_date" in failure.message and "'Hire Date'" in failure.message
-    assert "roles" in failure.message
-    assert "the file's header: 'employee_id', 'email'" in failure.message
+    assert "status" in failure.message and "'Employment Status'" in failure.message
+    assert "column email is missing" in failure.message
+    assert "the file's header has 'employee_id', 'display_name'" in failure.message
+    assert "and 1 column(s) the config does not expect" in failure.message
+    assert "Notes" not in failure.message  # a header the config does not know is only counted

@@ -24,6 +24,7 @@ from genesys_sync.scim.errors import (
     ScimAuthError,
     ScimConfigError,
     ScimError,
+    ScimListingInconsistent,
     ScimNotFound,
     ScimRateLimited,
     ScimTransportError,
@@ -428,9 +429,20 @@ class AsyncScimClient:
         count: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[dict[str, Any]]:
         """Every user of a listing, page by page (1-based ``startIndex``), until
-        ``totalResults`` is reached or a page comes back short or empty."""
+        ``totalResults`` is reached or a page comes back short or empty.
+
+        The listing is checked as it is read, because a caller may take "not listed" for
+        "not there": a page whose echoed ``startIndex`` is not the one asked for, an id seen
+        twice, a ``totalResults`` that changes between pages or that the ids collected do not
+        add up to raise :class:`ScimListingInconsistent` (which check, and the numbers).
+        """
         if count < 1:
             raise ValueError("count must be at least 1")
+        which = "the user listing" + (" (filtered)" if filter else "")
+        seen: set[str] = set()
+        received = 0
+        pages = 0
+        total: int | None = None
         start: int | None = 1
         while start is not None:
             request = prepare_list_users(
@@ -450,9 +462,42 @@ class AsyncScimClient:
                     "is not a ListResponse",
                     status=response.status_code,
                 ) from exc
+            pages += 1
+            if page.echoed_start_index is not None and page.echoed_start_index != start:
+                raise ScimListingInconsistent(
+                    f"{which} is inconsistent (startIndex): page {pages} asked for "
+                    f"startIndex={start}, the server answered startIndex="
+                    f"{page.echoed_start_index}",
+                    check="startIndex",
+                )
+            if page.total_results is not None:
+                if total is not None and page.total_results != total:
+                    raise ScimListingInconsistent(
+                        f"{which} is inconsistent (totalResults): page 1 said "
+                        f"totalResults={total}, page {pages} says {page.total_results}",
+                        check="totalResults",
+                    )
+                total = page.total_results
             for resource in page.resources:
+                user_id = resource.get("id")
+                if isinstance(user_id, str) and user_id:
+                    if user_id in seen:
+                        raise ScimListingInconsistent(
+                            f"{which} is inconsistent (duplicate ids): page {pages} "
+                            f"(startIndex={start}) repeats a user id already listed, after "
+                            f"{received} users of totalResults={total}",
+                            check="duplicate ids",
+                        )
+                    seen.add(user_id)
+                received += 1
                 yield resource
             start = next_start_index(page, start, count)
+        if total is not None and received != total:
+            raise ScimListingInconsistent(
+                f"{which} is inconsistent (totalResults): the server said totalResults={total}, "
+                f"its {pages} page(s) held {received} users",
+                check="totalResults",
+            )
 
     async def list_all_users(
         self,

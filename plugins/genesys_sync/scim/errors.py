@@ -17,6 +17,7 @@ __all__ = [
     "ScimConfigError",
     "ScimConflict",
     "ScimError",
+    "ScimListingInconsistent",
     "ScimNotFound",
     "ScimRateLimited",
     "ScimServerError",
@@ -119,6 +120,19 @@ class ScimTransportError(ScimError):
 
 class ScimAmbiguousMatch(ScimError):
     """A lookup that must find at most one resource found several."""
+
+
+class ScimListingInconsistent(ScimError):
+    """A paged listing contradicts itself: its pages cannot be the whole, trusted set.
+
+    ``check`` names the failed check (``startIndex``, ``duplicate ids``, ``totalResults``);
+    the message gives the numbers. Nothing about the listing may be trusted, so a plan built on
+    it must stop: a user missing from a partial listing is not a user missing from the target.
+    """
+
+    def __init__(self, message: str, *, check: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.check = check
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

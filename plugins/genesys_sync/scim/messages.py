@@ -206,6 +206,7 @@ class ListPage:
     total_results: int | None
     start_index: int
     items_per_page: int
+    echoed_start_index: int | None = None  # the startIndex the server says it answered
 
 
 def parse_list_response(body: Any, start_index: int) -> ListPage:
@@ -218,11 +219,14 @@ def parse_list_response(body: Any, start_index: int) -> ListPage:
     if not isinstance(resources, list):
         raise ValueError("A SCIM list answer's Resources must be a list")
     total = body.get("totalResults")
+    echoed = body.get("startIndex")
+    echoed = int(echoed) if isinstance(echoed, int | str) and str(echoed).isdigit() else None
     return ListPage(
         resources=[r for r in resources if isinstance(r, dict)],
         total_results=int(total) if isinstance(total, int | str) and str(total).isdigit() else None,
-        start_index=int(body.get("startIndex") or start_index),
+        start_index=echoed or start_index,
         items_per_page=int(body.get("itemsPerPage") or len(resources)),
+        echoed_start_index=echoed,
     )
 
 

@@ -8,8 +8,8 @@ same key.
 Event loops: an ``AsyncLimiter`` binds to the loop it first runs in (its waiters are futures of
 that loop). ``airflow dags test`` runs triggers one after another, each possibly in a new loop,
 so the registry keeps one limiter per (running loop, key), held weakly by the loop: a limiter
-never outlives its loop and is never used from another one. A new loop starts with a full
-budget; the bucket below is sized so that even a burst at the start stays within the limit.
+never outlives its loop and is never used from another one. A new loop lets one request
+through at once; the pacing below leaves room for it within the limit.
 """
 
 from __future__ import annotations
@@ -29,21 +29,26 @@ _LIMITERS: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-def limiter_for_rate(requests_per_minute: int) -> AsyncLimiter:
-    """A leaky bucket that never lets more than ``requests_per_minute`` through in any minute.
+#: The share of the configured rate the limiter paces at: the rest absorbs the jitter between
+#: sending a request and its arrival, which a sliding-window limit (Genesys) counts.
+PACING = 0.98
 
-    The bucket holds a burst of one second's worth of requests (at least one) and drains at the
-    rest of the rate, so that burst + drain over 60 s equals the limit; a plain
-    ``AsyncLimiter(rpm, 60)`` would allow up to twice the limit in a rolling minute.
+
+def limiter_for_rate(requests_per_minute: int) -> AsyncLimiter:
+    """A limiter that spaces requests evenly, never more than ``requests_per_minute`` in any
+    rolling minute.
+
+    One request at a time, one every ``60 / rate`` seconds, at :data:`PACING` of the rate (and
+    at most ``rate - 1`` a minute, so that even the one request a new limiter lets through at
+    once keeps a rolling minute within the limit). No bucket of a second's worth: a burst at
+    the start is exactly what trips a sliding-window limit.
     """
     if requests_per_minute < 1:
         raise ValueError("requests_per_minute must be at least 1")
-    burst = max(1, requests_per_minute // 60)
-    drained_per_minute = requests_per_minute - burst
-    if drained_per_minute < 1:
-        # One or two requests a minute: one at a time, evenly spaced.
-        return AsyncLimiter(1, 60 / requests_per_minute)
-    return AsyncLimiter(burst, 60 * burst / drained_per_minute)
+    if requests_per_minute == 1:
+        return AsyncLimiter(1, 60)
+    paced = min(requests_per_minute * PACING, requests_per_minute - 1)
+    return AsyncLimiter(1, 60 / paced)
 
 
 def shared_limiter(key: str, requests_per_minute: int) -> AsyncLimiter:

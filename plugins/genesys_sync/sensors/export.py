@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from genesys_sync.triggers.export import ExportAvailableTrigger
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class ExportMissing(RuntimeError):
@@ -19,9 +23,11 @@ class HrisExportSensor(BaseSensorOperator):
     """Waits in the triggerer (no worker slot held) until ``location`` exists.
 
     Past ``wait_timeout`` the task fails with a message that names the missing file, and the
-    DAG's failure alert fires. Left unset, the deadline and the poke interval come from the
-    config file (``export.wait_timeout_minutes``, ``export.poke_interval_seconds``), read when
-    the task runs, never at parse time.
+    DAG's failure alert fires. A run param ``export`` outside the allow-list (the
+    ``export_location`` macro raises ``ExportNotAllowed`` while ``location`` renders) fails the
+    task at once, without retry and without touching the location. Left unset, the deadline
+    and the poke interval come from the config file (``export.wait_timeout_minutes``,
+    ``export.poke_interval_seconds``), read when the task runs, never at parse time.
     """
 
     template_fields: Sequence[str] = ("location",)
@@ -38,6 +44,16 @@ class HrisExportSensor(BaseSensorOperator):
         self.location = location
         self.wait_timeout = wait_timeout
         self.configured_poke_interval = poke_interval
+
+    def render_template_fields(
+        self, context: Context, jinja_env: jinja2.Environment | None = None
+    ) -> None:
+        from genesys_sync.export import ExportNotAllowed
+
+        try:
+            super().render_template_fields(context, jinja_env)
+        except ExportNotAllowed as exc:  # deterministic: a retry would be refused the same way
+            raise AirflowFailException(str(exc)) from None
 
     def poke(self, context: Context) -> bool:
         from genesys_sync.export import export_exists

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genesys_sync import settings
 from genesys_sync.config import CANONICAL_COLUMNS, OPTIONAL_COLUMNS, SyncConfig
 from genesys_sync.export import ExportError, read_export
 from genesys_sync.validation.gx_runner import (
@@ -20,9 +21,10 @@ from genesys_sync.validation.gx_runner import (
     publish_data_docs,
     run_suites,
 )
+from genesys_sync.validation.quarantine import write_quarantine
 from genesys_sync.validation.rejects import Rejection, write_rejects
 from genesys_sync.validation.result import MAX_EXAMPLES, Catalogue, GateResult, RuleFailure
-from genesys_sync.validation.row_rules import python_checks
+from genesys_sync.validation.row_rules import python_checks, unsafe_employee_ids
 from genesys_sync.validation.suites import DATASET_SUITE, ROW_SUITE, load_suite
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ def run_gate(
     export_meta = df.attrs.get("export") or {}
     df = _as_strings(df.reset_index(drop=True))
     first_row = int(export_meta.get("first_data_row", 1))
-    labels = _row_labels(df, first_row)
+    pattern = config.gate.employee_id_pattern
+    labels = _row_labels(df, first_row, pattern)
     catalogue = catalogue or Catalogue(
         roles=frozenset(config.gate.catalogue_roles),
         divisions=frozenset(config.gate.catalogue_divisions),
@@ -95,7 +98,7 @@ def run_gate(
     )
     del frame
 
-    rejections = _row_rejections(row_run.outcomes, df, catalogue, first_row)
+    rejections = _row_rejections(row_run.outcomes, df, catalogue, first_row, pattern)
     rejected = np.zeros(len(df), dtype=bool)
     for rejection in rejections:
         rejected[rejection.positions] = True
@@ -107,9 +110,10 @@ def run_gate(
         "previous": previous_row_count,
         "max_drop_percent": f"{config.gate.max_row_drop_fraction * 100:g}",
         "minimum": parameters["min_row_count"],
+        "name_headers": _name_headers(config),
     }
     failures = _dataset_failures(dataset_run.outcomes, labels, first_row, config, context_values)
-    failures = [_with_file_header(f, export_meta.get("header")) for f in failures]
+    failures = [_with_file_header(f, export_meta) for f in failures]
     failures += _capacity_failures(df, config)
     failures += _rejected_share_failures(rejected, labels, by_rule, config)
     passed = not failures
@@ -120,11 +124,12 @@ def run_gate(
     accepted.to_parquet(accepted_path, index=False)
     rejects_path = run_dir / REJECTS_FILE
     write_rejects(rejects_path, rejections, labels)
+    quarantined_path = _write_quarantine(run_dir, df, rejected, pattern)
 
     docs = None
     if config.gate.data_docs:
         try:
-            docs = publish_data_docs(context, [dataset_run, row_run], run_dir.name)
+            docs = publish_data_docs(context, [dataset_run, row_run], run_dir.name, pattern)
         except Exception as exc:  # Data Docs are a by-product: never fail the gate for them
             log.warning("Data Docs were not built: %s", exc)
     result = GateResult(
@@ -139,6 +144,7 @@ def run_gate(
         data_docs_path=docs,
         rows_with_rejected_manager=_reports_of_rejected(df, rejected),
         source=export_meta.get("location"),
+        quarantined_path=quarantined_path,
     )
     return _finish(result, run_dir)
 
@@ -152,11 +158,15 @@ def _gx_frame(df: pd.DataFrame, first_row: int) -> pd.DataFrame:
     frame.insert(0, ROW_COLUMN, np.arange(first_row, first_row + len(df)))
     if "email" in frame.columns:
         frame["email_key"] = frame["email"].str.lower()
+    # full_name exists when the file has a name: display_name, or first_name and last_name.
+    joined = None
+    if {"first_name", "last_name"} <= set(frame.columns):
+        joined = frame["first_name"] + " " + frame["last_name"]
     if "display_name" in frame.columns:
-        full_name = frame["display_name"]
-        if {"first_name", "last_name"} <= set(frame.columns):
-            full_name = full_name.fillna(frame["first_name"] + " " + frame["last_name"])
-        frame["full_name"] = full_name
+        display = frame["display_name"]
+        frame["full_name"] = display if joined is None else display.fillna(joined)
+    elif joined is not None:
+        frame["full_name"] = joined
     return frame
 
 
@@ -171,7 +181,11 @@ def _as_strings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _row_rejections(
-    outcomes: list[CheckOutcome], df: pd.DataFrame, catalogue: Catalogue, first_row: int
+    outcomes: list[CheckOutcome],
+    df: pd.DataFrame,
+    catalogue: Catalogue,
+    first_row: int,
+    employee_id_pattern: str,
 ) -> list[Rejection]:
     """Failed row rules, GX's (by row number) then Python's (by mask), as row positions."""
     rejections = [
@@ -185,20 +199,30 @@ def _row_rejections(
     ]
     rejections += [
         Rejection(check.rule, check.message, np.flatnonzero(check.failed))
-        for check in python_checks(df, catalogue)
+        for check in python_checks(df, catalogue, employee_id_pattern)
         if check.failed.any()
     ]
     return rejections
 
 
-def _row_labels(df: pd.DataFrame, first_row: int) -> np.ndarray:
-    """Each row's employee id, or ``<row N>`` when it has none."""
+def _row_labels(df: pd.DataFrame, first_row: int, employee_id_pattern: str) -> np.ndarray:
+    """Each row's employee id, or ``<row N>`` when it has none or one outside the safe pattern
+    (``gate.employee_id_pattern``): a label is shown in messages, rejects and the report."""
     numbers = pd.Series(np.arange(first_row, first_row + len(df))).astype(str)
     fallback = "<row " + numbers + ">"
     if "employee_id" not in df.columns:
         return fallback.to_numpy(dtype=object)
     ids = df["employee_id"].reset_index(drop=True)
-    return ids.where(ids != "", fallback).to_numpy(dtype=object)
+    safe = ~unsafe_employee_ids(ids, employee_id_pattern)
+    return ids.where(safe, fallback).to_numpy(dtype=object)
+
+
+def _name_headers(config: SyncConfig) -> str:
+    header = config.export.header_for
+    return (
+        f"a display_name column (header '{header('display_name')}'), or first_name and "
+        f"last_name (headers '{header('first_name')}' and '{header('last_name')}')"
+    )
 
 
 def _min_row_count(previous: int | None, config: SyncConfig) -> int:
@@ -258,12 +282,20 @@ def _dataset_failures(
     return failures
 
 
-def _with_file_header(failure: RuleFailure, header: list[str] | None) -> RuleFailure:
-    """Missing columns: show the header the file does have (names only, no data)."""
-    if failure.rule != "required_columns" or not header:
+def _with_file_header(failure: RuleFailure, export_meta: dict) -> RuleFailure:
+    """Missing columns: say what the file's header does have, naming only the columns the
+    config expects (any other header "name" may be file content: it is only counted)."""
+    header = export_meta.get("header")
+    if failure.rule != "required_columns" or header is None:
         return failure
-    shown = ", ".join(f"'{name}'" for name in header[:40]) + (" ..." if len(header) > 40 else "")
-    return replace(failure, message=f"{failure.message} (the file's header: {shown})")
+    unexpected = int(export_meta.get("unexpected_columns") or 0)
+    parts = []
+    if header:
+        parts.append(", ".join(f"'{name}'" for name in header))
+    if unexpected or not header:
+        parts.append(f"{unexpected} column(s) the config does not expect")
+    shown = " and ".join(parts)
+    return replace(failure, message=f"{failure.message} (the file's header has {shown})")
 
 
 def _capacity_failures(df: pd.DataFrame, config: SyncConfig) -> list[RuleFailure]:
@@ -290,8 +322,9 @@ def _rejected_share_failures(
     rejected: np.ndarray, labels: np.ndarray, by_rule: dict[str, set[int]], config: SyncConfig
 ) -> list[RuleFailure]:
     total, count = len(rejected), int(rejected.sum())
-    limit = config.gate.max_rejected_fraction
-    if not total or count / total <= limit:
+    fraction = config.gate.max_rejected_fraction
+    limit = max(config.gate.max_rejected_count, math.floor(fraction * total))
+    if not total or count <= limit:
         return []
     top = sorted(by_rule.items(), key=lambda item: -len(item[1]))[:3]
     return [
@@ -299,14 +332,30 @@ def _rejected_share_failures(
             rule="rejected_fraction",
             message=(
                 f"{count} of {total} rows ({count / total:.0%}) fail row-level rules (most: "
-                f"{', '.join(f'{rule} {len(rows)}' for rule, rows in top)}); more than "
-                f"{limit:.0%} (gate.max_rejected_fraction) points to a systematic defect such as "
-                "shifted or swapped columns or a changed format: check those columns"
+                f"{', '.join(f'{rule} {len(rows)}' for rule, rows in top)}); more than {limit} "
+                f"rows (max of gate.max_rejected_count = {config.gate.max_rejected_count} and "
+                f"gate.max_rejected_fraction = {fraction:.0%} of the rows) points to a systematic "
+                "defect such as shifted or swapped columns or a changed format: check those "
+                "columns"
             ),
             count=count,
             examples=_examples(labels, np.flatnonzero(rejected)),
         )
     ]
+
+
+def _write_quarantine(
+    run_dir: Path, df: pd.DataFrame, rejected: np.ndarray, employee_id_pattern: str
+) -> Path:
+    """The quarantined rows' employee ids for the planner (present, so never "missing"), and
+    how many quarantined rows have no readable id (see ``validation.quarantine``)."""
+    if "employee_id" not in df.columns:
+        return write_quarantine(run_dir, [], int(rejected.sum()))
+    ids = df["employee_id"].str.strip()
+    readable = ~unsafe_employee_ids(ids, employee_id_pattern)
+    return write_quarantine(
+        run_dir, ids[rejected & readable].tolist(), int((rejected & ~readable).sum())
+    )
 
 
 def _reports_of_rejected(df: pd.DataFrame, rejected: np.ndarray) -> int:
@@ -337,6 +386,7 @@ def _blocked(run_dir: Path, failure: RuleFailure, source: str) -> GateResult:
     )
     rejects_path = run_dir / REJECTS_FILE
     write_rejects(rejects_path, [], np.array([], dtype=object))
+    quarantined_path = write_quarantine(run_dir, [], 0)
     return GateResult(
         passed=False,
         row_count=0,
@@ -347,12 +397,17 @@ def _blocked(run_dir: Path, failure: RuleFailure, source: str) -> GateResult:
         accepted_path=accepted_path,
         rejects_path=rejects_path,
         source=source,
+        quarantined_path=quarantined_path,
     )
 
 
 def _finish(result: GateResult, run_dir: Path | None = None) -> GateResult:
     path = (run_dir or result.accepted_path.parent) / RESULT_FILE
     path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    # Accepted rows, rejects, quarantine, Data Docs: owner-only, whatever the umask.
+    settings.restrict_tree(path.parent)
+    if result.data_docs_path:
+        settings.restrict_tree(settings.sync_home() / "gx" / "uncommitted")
     if result.passed:
         log.info("%s", result.explanation())
     else:

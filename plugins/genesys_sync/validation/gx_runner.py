@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from genesys_sync import settings
+from genesys_sync.config import DEFAULT_EMPLOYEE_ID_PATTERN
 from genesys_sync.validation.suites import SuiteError, rule_of
 
 if TYPE_CHECKING:
@@ -111,8 +113,16 @@ def _runnable(suite: gx.ExpectationSuite, columns: set[str]) -> gx.ExpectationSu
     )
 
 
-def publish_data_docs(context: FileDataContext, runs: list[SuiteRun], run_name: str) -> Path:
-    """Store the (sanitised) results, rebuild the Data Docs site and return its index.html."""
+def publish_data_docs(
+    context: FileDataContext,
+    runs: list[SuiteRun],
+    run_name: str,
+    employee_id_pattern: str = DEFAULT_EMPLOYEE_ID_PATTERN,
+) -> Path:
+    """Store the (sanitised) results, rebuild the Data Docs site and return its index.html.
+
+    Employee ids outside ``employee_id_pattern`` are replaced by a placeholder: the row
+    number identifies those rows."""
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -123,7 +133,7 @@ def publish_data_docs(context: FileDataContext, runs: list[SuiteRun], run_name: 
     keys = []
     for run in runs:
         context.suites.add_or_update(run.suite)
-        _sanitise(run.result)
+        _sanitise(run.result, re.compile(employee_id_pattern))
         run.result.meta["run_id"] = run_id
         run.result.meta["validation_time"] = run_id.run_time
         key = ValidationResultIdentifier(
@@ -194,8 +204,8 @@ def _exception_message(info: dict[str, Any]) -> str:
     return "unknown error"
 
 
-def _sanitise(result: Any) -> None:
-    """Keep row numbers and ids only, and at most a few of them, in the stored result."""
+def _sanitise(result: Any, safe_id: re.Pattern[str]) -> None:
+    """Keep row numbers and (safe) ids only, and at most a few of them, in the stored result."""
     for item in result.results:
         details = item.result or {}
         for key in ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list"):
@@ -204,8 +214,19 @@ def _sanitise(result: Any) -> None:
         entries = details.get("unexpected_index_list")
         if entries:
             details["unexpected_index_list"] = [
-                {name: list(values)[:_KEPT_INDEXES] for name, values in entry.items()}
+                {name: _safe_ids(name, values, safe_id) for name, values in entry.items()}
                 if isinstance(entry, dict)
                 else entry
                 for entry in entries[:_KEPT_INDEXES]
             ]
+
+
+def _safe_ids(name: str, values: Any, safe_id: re.Pattern[str]) -> Any:
+    values = list(values)[:_KEPT_INDEXES] if isinstance(values, list) else values
+    if name != "employee_id":
+        return values
+
+    def shown(value: Any) -> Any:
+        return value if isinstance(value, str) and safe_id.fullmatch(value) else "<unsafe id>"
+
+    return [shown(v) for v in values] if isinstance(values, list) else shown(values)

@@ -50,6 +50,7 @@ class GateResult:
     data_docs_path: Path | None = None
     rows_with_rejected_manager: int = 0
     source: str | None = None
+    quarantined_path: Path | None = None  # quarantined employee ids, for the planner
 
     def to_dict(self) -> dict[str, Any]:
         """Counts, rule names, employee-id examples and paths: JSON-able, no personal data."""
@@ -65,6 +66,7 @@ class GateResult:
             "rejects_path": str(self.rejects_path),
             "data_docs_path": str(self.data_docs_path) if self.data_docs_path else None,
             "source": self.source,
+            "quarantined_path": str(self.quarantined_path) if self.quarantined_path else None,
         }
 
     def explanation(self) -> str:

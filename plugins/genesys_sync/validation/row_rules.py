@@ -1,4 +1,5 @@
-"""Row rules GX cannot express: email, phone, date, password, catalogue, manager."""
+"""Row rules GX cannot express: email, phone, date, password, catalogue, manager, employee id
+pattern and control characters in text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genesys_sync.config import DEFAULT_EMPLOYEE_ID_PATTERN
 from genesys_sync.validation.result import Catalogue
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
@@ -20,6 +22,11 @@ _PLAIN_EMAIL = (
 )
 _SPECIAL_USE_TLDS = ("arpa", "invalid", "local", "localhost", "onion", "test")
 PASSWORD_MIN_LENGTH = 8
+#: C0 controls (NUL, tab, newline...), DEL, C1 controls, bidi embeddings/overrides (U+202A-U+202E)
+#: and isolates (U+2066-U+2069): never part of a name, and able to disguise one.
+UNSAFE_TEXT = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+#: Text columns checked for them (names, titles, and the organisation fields shown beside them).
+TEXT_COLUMNS = ("display_name", "first_name", "last_name", "title", "department", "division")
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,31 @@ class RowCheck:
     failed: np.ndarray
 
 
-def python_checks(frame: pd.DataFrame, catalogue: Catalogue) -> Iterator[RowCheck]:
+def python_checks(
+    frame: pd.DataFrame,
+    catalogue: Catalogue,
+    employee_id_pattern: str = DEFAULT_EMPLOYEE_ID_PATTERN,
+) -> Iterator[RowCheck]:
     """Every Python row rule whose column is in ``frame`` (canonical string columns)."""
     columns = set(frame.columns)
+    if "employee_id" in columns:
+        ids = frame["employee_id"]
+        yield RowCheck(
+            "employee_id_pattern",
+            "employee_id has characters or a form the sync does not accept (allowed: "
+            "gate.employee_id_pattern, by default letters, digits, '.', '_' and '-', starting "
+            "with a letter or digit, at most 64 characters)",
+            (ids != "").to_numpy(bool) & unsafe_employee_ids(ids, employee_id_pattern),
+        )
+    for column in TEXT_COLUMNS:
+        if column in columns:
+            yield RowCheck(
+                f"{column}_characters",
+                f"{column} contains a control character (such as NUL, a tab or a line break) "
+                "or a bidirectional override/isolate (U+202A-U+202E, U+2066-U+2069); remove "
+                "it in the HRIS",
+                unsafe_text(frame[column]),
+            )
     if "email" in columns:
         yield RowCheck(
             "email_syntax",
@@ -80,6 +109,16 @@ def python_checks(frame: pd.DataFrame, catalogue: Catalogue) -> Iterator[RowChec
             unknown,
         )
         yield RowCheck("manager_self", "manager_employee_id is the row's own employee_id", itself)
+
+
+def unsafe_employee_ids(ids: pd.Series, pattern: str = DEFAULT_EMPLOYEE_ID_PATTERN) -> np.ndarray:
+    """Ids that do not match ``pattern`` in full (empty ones included)."""
+    return ~ids.str.fullmatch(pattern).fillna(False).to_numpy(bool)
+
+
+def unsafe_text(values: pd.Series) -> np.ndarray:
+    """Values holding a control or bidi override/isolate character (see ``UNSAFE_TEXT``)."""
+    return values.str.contains(UNSAFE_TEXT).fillna(False).to_numpy(bool)
 
 
 def invalid_emails(emails: pd.Series) -> np.ndarray:
