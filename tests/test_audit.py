@@ -4,12 +4,14 @@ hook (an intent before every write, nothing sent once the trail fails)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,6 +148,7 @@ def _appender(path: str, worker: int, count: int, barrier) -> None:
     barrier.wait(timeout=60)  # all start at once
     for n in range(count):
         audit.append([{"event": "E", "worker": worker, "n": n}], path=Path(path))
+        time.sleep(0.002)  # yield the core: the workers' appends interleave even on a busy box
 
 
 def test_concurrent_appends_from_several_processes_keep_one_chain(tmp_path):
@@ -164,7 +167,8 @@ def test_concurrent_appends_from_several_processes_keep_one_chain(tmp_path):
     assert result.ok and result.lines == 600, result.message
     records = [json.loads(line) for line in _lines(log)]
     assert len({(r["worker"], r["n"]) for r in records}) == 600
-    assert len({r["worker"] for r in records[:100]}) > 1, "the workers did run at once"
+    switches = sum(a["worker"] != b["worker"] for a, b in itertools.pairwise(records))
+    assert switches > 3, "the workers never ran at once: nothing was tested"
 
 
 def test_the_log_and_its_folder_are_owner_only_under_umask_022(tmp_path, monkeypatch):
