@@ -102,7 +102,8 @@ def genesys_user_sync():
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date, run_lock_owner
         from genesys_sync.hooks.genesys import GenesysScimHook
-        from genesys_sync.pipeline import GateBlocked, validate_stage
+        from genesys_sync.stages.common import GateBlocked
+        from genesys_sync.stages.validate import validate_stage
 
         holder, run_gone = run_lock_owner(context["ti"])
         try:
@@ -125,8 +126,9 @@ def genesys_user_sync():
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date
         from genesys_sync.hooks.genesys import GenesysScimHook
-        from genesys_sync.pipeline import RunParams, plan_stage
         from genesys_sync.plan import CapacityExceeded
+        from genesys_sync.stages.common import RunParams
+        from genesys_sync.stages.plan import plan_stage
 
         try:
             planned = plan_stage(
@@ -143,13 +145,13 @@ def genesys_user_sync():
 
     @task(trigger_rule="none_failed")
     def manager_links(**context) -> list[str]:
-        from genesys_sync.pipeline import link_batches
+        from genesys_sync.stages.plan import link_batches
 
         return link_batches(context["run_id"])
 
     @task.short_circuit(trigger_rule="none_failed", ignore_downstream_trigger_rules=False)
     def removals_held(**context) -> bool:
-        from genesys_sync.pipeline import planned_batches
+        from genesys_sync.stages.plan import planned_batches
 
         held = planned_batches(context["run_id"], "held_batches")
         return bool(held) and bool(context["params"].get("wait_for_approval", True))
@@ -164,7 +166,7 @@ def genesys_user_sync():
 
     @task
     def held_batches(**context) -> list[str]:
-        from genesys_sync.pipeline import planned_batches
+        from genesys_sync.stages.plan import planned_batches
 
         return planned_batches(context["run_id"], "held_batches")
 
@@ -173,7 +175,8 @@ def genesys_user_sync():
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date, started_at
         from genesys_sync.hooks.genesys import GenesysScimHook
-        from genesys_sync.pipeline import RunParams, finish_stage
+        from genesys_sync.stages.common import RunParams
+        from genesys_sync.stages.finish import finish_stage
 
         try:  # to read back what a killed batch job's open audit intents did
             scim = GenesysScimHook(CONN_ID).get_scim_config()
@@ -203,7 +206,7 @@ def genesys_user_sync():
 
     @task(trigger_rule="all_done", retries=0)
     def outcome(**context) -> dict:
-        from genesys_sync.pipeline import check_outcome
+        from genesys_sync.stages.finish import check_outcome
 
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])

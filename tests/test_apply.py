@@ -108,7 +108,7 @@ async def test_bulk_applier_sends_bulk_and_replays_conflicts_alone(plain_scim):
 
 
 def test_a_repeated_batch_keeps_the_write_of_the_first_attempt():
-    from genesys_sync.pipeline import merge_attempts
+    from genesys_sync.stages.apply import merge_attempts
 
     first = [
         {"employee_id": "E1", "kind": "deactivate", "outcome": "applied", "target_id": "t"},

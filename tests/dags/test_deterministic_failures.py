@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from genesys_sync import pipeline
 from genesys_sync.plan import CapacityExceeded
+from genesys_sync.stages import plan as plan_stage_module
+from genesys_sync.stages import validate as validate_stage_module
+from genesys_sync.stages.common import GateBlocked
 from tests.dags.test_dag_integrity import DAGS
 
 
@@ -77,9 +79,9 @@ def call_task(dag, task_id, monkeypatch, *args):
 
 def test_a_blocked_gate_is_not_retried(dag, drop, monkeypatch) -> None:
     def blocked(*args, **kwargs):
-        raise pipeline.GateBlocked("Gate blocked the HRIS export: required_columns")
+        raise GateBlocked("Gate blocked the HRIS export: required_columns")
 
-    monkeypatch.setattr(pipeline, "validate_stage", blocked)
+    monkeypatch.setattr(validate_stage_module, "validate_stage", blocked)
 
     with pytest.raises(AirflowFailException, match="Gate blocked the HRIS export"):
         call_task(dag, "validate", monkeypatch, "/x.csv")
@@ -89,7 +91,7 @@ def test_other_validate_errors_stay_retryable(dag, drop, monkeypatch) -> None:
     def flaky(*args, **kwargs):
         raise ConnectionError("the catalogue request timed out")
 
-    monkeypatch.setattr(pipeline, "validate_stage", flaky)
+    monkeypatch.setattr(validate_stage_module, "validate_stage", flaky)
 
     with pytest.raises(ConnectionError):
         call_task(dag, "validate", monkeypatch, "/x.csv")
@@ -99,7 +101,7 @@ def test_a_capacity_breach_is_not_retried(dag, drop, monkeypatch) -> None:
     def over(*args, **kwargs):
         raise CapacityExceeded("the sync would leave 60 active users, above the licence")
 
-    monkeypatch.setattr(pipeline, "plan_stage", over)
+    monkeypatch.setattr(plan_stage_module, "plan_stage", over)
 
     with pytest.raises(AirflowFailException, match="above the licence"):
         call_task(dag, "plan", monkeypatch, {"accepted_path": "/x.parquet"})

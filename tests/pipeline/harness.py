@@ -24,17 +24,11 @@ from typing import Any
 from genesys_sync import settings
 from genesys_sync.config import SyncConfig, load_config
 from genesys_sync.export import resolve_location
-from genesys_sync.pipeline import (
-    RunParams,
-    SyncFailed,
-    apply_batch_file,
-    check_outcome,
-    finish_stage,
-    link_batches,
-    plan_stage,
-    planned_batches,
-    validate_stage,
-)
+from genesys_sync.stages.apply import apply_batch_file
+from genesys_sync.stages.common import RunParams, SyncFailed
+from genesys_sync.stages.finish import check_outcome, finish_stage
+from genesys_sync.stages.plan import link_batches, plan_stage, planned_batches
+from genesys_sync.stages.validate import validate_stage
 from tests.fixtures.targets import Target
 
 _RUNS = itertools.count(1)

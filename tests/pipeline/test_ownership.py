@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
-from genesys_sync.pipeline import PlanStopped
+from genesys_sync.stages.common import PlanStopped
 from tests.fixtures.expect import ENTERPRISE, GENESYS, by_external_id, read_rows, write_rows
 from tests.fixtures.targets import Target
 from tests.pipeline.harness import StageRun, run_stages

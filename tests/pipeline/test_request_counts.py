@@ -173,7 +173,7 @@ def test_a_user_edited_by_hand_costs_one_reread_and_keeps_the_edit(target, sync_
 def test_discovery_is_read_again_when_the_cache_is_gone_then_cached(target, sync_home, tmp_path):
     """The cached ServiceProviderConfig and Schemas: dropped (as after a write refused for a
     schema reason), the next incremental run reads them once (2 requests) and caches them."""
-    from genesys_sync.pipeline import DISCOVERY
+    from genesys_sync.stages.plan import DISCOVERY
     from genesys_sync.state import StateStore
     from tests.pipeline.harness import sync_home_env
 

@@ -21,14 +21,11 @@ import pytest
 
 from genesys_sync import audit
 from genesys_sync.export import resolve_location
-from genesys_sync.pipeline import (
-    RunParams,
-    apply_batch_file,
-    finish_stage,
-    plan_stage,
-    results_path,
-    validate_stage,
-)
+from genesys_sync.stages.apply import apply_batch_file, results_path
+from genesys_sync.stages.common import RunParams
+from genesys_sync.stages.finish import finish_stage
+from genesys_sync.stages.plan import plan_stage
+from genesys_sync.stages.validate import validate_stage
 from genesys_sync.state import StateStore
 from tests.fixtures.expect import SAMPLE, by_external_id
 from tests.pipeline.harness import run_stages, stage_config, sync_home_env
@@ -37,13 +34,13 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 CHILD = """
 import asyncio, json, sys
-from genesys_sync import pipeline
+from genesys_sync.stages.apply import apply_batch_file
 from genesys_sync.scim.connection import ScimConnectionConfig
 conn = json.loads(sys.argv[1])
 scim = ScimConnectionConfig.from_fields(
     conn.get("host"), conn.get("login"), conn.get("password"), conn.get("extra")
 )
-print(json.dumps(asyncio.run(pipeline.apply_batch_file(scim, sys.argv[2]))))
+print(json.dumps(asyncio.run(apply_batch_file(scim, sys.argv[2]))))
 """
 
 

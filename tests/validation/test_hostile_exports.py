@@ -12,7 +12,9 @@ import pytest
 
 from genesys_sync import settings
 from genesys_sync.export import ExportError, read_export
-from genesys_sync.pipeline import GateBlocked, finish_stage, validate_stage
+from genesys_sync.stages.common import GateBlocked
+from genesys_sync.stages.finish import finish_stage
+from genesys_sync.stages.validate import validate_stage
 
 SECRET = "s3cr3t-T0KEN-9f8e7d"
 OTHER = "hunter2-PASSWORD-42"

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from genesys_sync.hooks.genesys import DEFAULT_CONN_ID, GenesysScimHook
-from genesys_sync.pipeline import apply_batch_file
+from genesys_sync.stages.apply import apply_batch_file
 
 
 class ApplyBatchTrigger(BaseTrigger):

@@ -1,0 +1,351 @@
+"""The finish stage: collect the batches' results, close open intents, report; and the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from genesys_sync import audit, run_lock, settings
+from genesys_sync import report as reporting
+from genesys_sync.config import SyncConfig
+from genesys_sync.mapping import MANAGER_PATH
+from genesys_sync.scim.connection import ScimConnectionConfig
+from genesys_sync.stages.apply import results_path
+from genesys_sync.stages.common import SyncFailed, read_optional
+from genesys_sync.stages.plan import DISCOVERY
+from genesys_sync.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+#: Write errors that mean the cached /Schemas may be out of date (refreshed next run).
+SCHEMA_ERRORS = ("invalidPath", "mutability", "noTarget")
+
+
+def finish_stage(
+    run_id: str,
+    config: SyncConfig,
+    started_at: datetime | None,
+    logical_date: date | None = None,
+    employee_ids: Sequence[str] = (),
+    scim: ScimConnectionConfig | None = None,
+) -> dict[str, Any]:
+    """Collect the batches' results, close the audit trail's open intents, update the state,
+    write report.json.
+
+    Runs whatever happened upstream, so a half-applied run always leaves a record; the
+    verdict (``check_outcome``) comes after the HR system has been told. The audit trail is
+    written before the state (the state is never ahead of it): every intent of this run or
+    an earlier one that has no result line gets its ``INTENT_CLOSED`` record, from the
+    results files, else (given ``scim``) from what the target holds now, else ``unknown``.
+    A trail that cannot be written fails the run and leaves the state as it was.
+    """
+    run_dir = settings.run_dir(run_id)
+    gate = read_optional(run_dir / "gate.json") or {}
+    plan_doc = read_optional(run_dir / "plan.json") or {}
+    planned = plan_doc.get("counts") or {}
+    plan_out = read_optional(run_dir / "batches" / "index.json") or {}
+    expected = [*plan_out.get("phase1", []), *plan_out.get("phase2", [])]
+    held_files = list(plan_out.get("held_batches", []))
+    results: list[dict[str, Any]] = []
+    api_calls = int(gate.get("api_calls") or 0) + int(plan_doc.get("api_calls") or 0)
+    missing = []
+    held_applied = 0
+    granted: dict[tuple[str, str], list[str]] = {}  # the roles the sync owns once applied
+    applied: dict[tuple[str, str], dict[str, Any]] = {}  # the values it last applied
+    waited: dict[str, str] = {}  # creates sent after their manager's: employee id -> manager
+    # Held batches have results only when a human approved them: absent is not missing.
+    for batch_path, held in [(p, False) for p in expected] + [(p, True) for p in held_files]:
+        data = read_optional(results_path(batch_path))
+        if data is None:
+            if not held:
+                missing.append(Path(batch_path).stem)
+            continue
+        for change in (read_optional(Path(batch_path)) or {}).get("changes", []):
+            if change.get("granted_roles") is not None:
+                granted[(change["employee_id"], change["kind"])] = change["granted_roles"]
+            if change.get("applied") is not None:
+                applied[(change["employee_id"], change["kind"])] = change["applied"]
+            if change.get("after_manager") and change.get("manager_employee_id"):
+                waited[change["employee_id"]] = change["manager_employee_id"]
+        results.extend(data["results"])
+        api_calls += int(data.get("api_calls") or 0)
+        held_applied += len(data["results"]) if held else 0
+
+    counts = reporting.count_applied(results)
+    writes = sum(counts["applied"].values())
+    attempted = len(results)
+    failed = counts["outcomes"]["failed"]
+    failure_share = failed / attempted if attempted else 0.0
+    unreachable = sum(1 for r in results if r.get("unreachable"))
+    dry_run = bool(plan_out.get("dry_run", plan_doc.get("dry_run", False)))
+    if not plan_out or missing or unreachable or failure_share > config.sync.max_failure_fraction:
+        status = "failed"
+    else:
+        status = "success"
+
+    store = StateStore()
+    audit_error: str | None = None
+    try:
+        try:  # the audit trail first: the state is never ahead of it
+            closed = _close_open_intents(store, scim)
+        except audit.AuditUnavailable as exc:
+            audit_error, closed, status = f"{exc}; the state was not updated", {}, "failed"
+        if audit_error is None:
+            _applied_managers(results, applied, waited)
+            store.record_results(results, run_id, granted_roles=granted, applied=applied)
+            if any(any(e in str(r.get("error") or "") for e in SCHEMA_ERRORS) for r in results):
+                store.set_document(DISCOVERY, None)  # a write refused for a schema reason
+        run_lock.release(store.engine, run_id)  # every write of this run is behind us
+        if plan_doc and not dry_run and status == "success":
+            store.record_export(
+                run_id,
+                logical_date,
+                int(gate.get("row_count") or 0),
+                int(gate.get("accepted_count") or 0),
+                applied=True,
+                full_export=not employee_ids,
+            )
+    finally:
+        store.close()
+
+    duration = (datetime.now(UTC) - started_at).total_seconds() if started_at else 0.0
+    report = {
+        "run_id": run_id,
+        "status": status,
+        "dry_run": dry_run,
+        "dry_run_reason": plan_doc.get("dry_run_reason"),
+        "logical_date": str(logical_date) if logical_date else None,
+        "export_location": gate.get("export_location"),
+        "rows": gate.get("row_count", 0),
+        "rejected": gate.get("rejected_count", 0),
+        "planned": planned,
+        "applied": counts["applied"],
+        "unchanged": planned.get("unchanged", 0),
+        "conflict": planned.get("conflict", 0) + counts["outcomes"]["conflict"],
+        "failed": failed,
+        "held": planned.get("held", 0) - held_applied,
+        # Present in the export but quarantined by the gate: left exactly as they are.
+        "quarantined": planned.get("quarantined", 0),
+        "quarantined_employee_ids": plan_doc.get("quarantined_employee_ids") or [],
+        # Mapped attributes the target does not declare in its /Schemas: not synced there.
+        "not_synced_attributes": plan_doc.get("not_synced_attributes") or [],
+        "writes": writes,
+        "missing_batches": missing,
+        "failure_share": round(failure_share, 4),
+        "api_calls": api_calls,
+        "duration_seconds": round(duration, 3),
+        "report_path": str(run_dir / "report.json"),
+        "plan_path": str(run_dir / "plan.json") if plan_doc else None,
+        "plan_summary_path": str(run_dir / "plan.md") if plan_doc else None,
+        "rejects_path": gate.get("rejects_path"),
+        "data_docs_path": gate.get("data_docs_path"),
+        "finished_at": reporting.utcnow_iso(),
+        # Intents without a result line, closed now (by outcome): writes a killed job made.
+        "intents_closed": closed,
+    }
+    try:
+        reporting.audit(
+            "SYNC_SUCCESS" if status == "success" else "SYNC_FAILURE",
+            run_id,
+            writes=writes,
+            failed=failed,
+            api_calls=api_calls,
+            latency_ms=int(duration * 1000),
+            dry_run=dry_run,
+            missing_batches=missing,
+            intents_closed=closed,
+        )
+    except audit.AuditUnavailable as exc:
+        audit_error = audit_error or str(exc)
+        report["status"] = status = "failed"
+    report["failure_reason"] = (
+        None
+        if status == "success"
+        else audit_error
+        or plan_doc.get("error")
+        or _failure_reason(missing, unreachable, counts, attempted, config, bool(plan_out), gate)
+    )
+    reporting.write_json(run_dir / "report.json", report)
+    settings.restrict_tree(run_dir)  # every run artifact owner-only, whatever the umask
+    print(reporting.format_summary(report))
+    return {
+        k: report[k]
+        for k in ("status", "writes", "failed", "held", "api_calls", "report_path", "dry_run")
+    }
+
+
+def _applied_managers(
+    results: Sequence[Mapping[str, Any]],
+    applied: dict[tuple[str, str], dict[str, Any]],
+    waited: Mapping[str, str],
+) -> None:
+    """Add the manager set by a create that waited for its manager's (``after_manager``) to
+    what that create applied: the manager's target id, from its create's result."""
+    created = {
+        r["employee_id"]: r["target_id"]
+        for r in results
+        if r.get("kind") == "create" and r.get("outcome") in ("applied", "unchanged")
+        if r.get("target_id")
+    }
+    for r in results:
+        eid = r.get("employee_id")
+        if eid in waited and r.get("kind") == "create" and r.get("outcome") == "applied":
+            manager_id = created.get(waited[eid])
+            if manager_id and (eid, "create") in applied:
+                applied[(eid, "create")] = {**applied[(eid, "create")], MANAGER_PATH: manager_id}
+
+
+AUDIT_CHECKPOINT = "audit_checkpoint"
+
+
+def _close_open_intents(
+    store: StateStore, scim: ScimConnectionConfig | None = None
+) -> dict[str, int]:
+    """Close every intent in the audit trail that has no result line (this run's or an
+    earlier run's, killed before its report): from its batch's results file when there is
+    one, else from what the target holds (``scim``), else as ``unknown``. Returns the
+    closures by outcome; raises ``AuditUnavailable``."""
+    found = audit.scan(checkpoint=store.get_meta(AUDIT_CHECKPOINT))
+    results: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+    pending: list[dict[str, Any]] = []
+    closures: list[dict[str, Any]] = []
+    for intent in found.open:
+        batch = (str(intent.get("run_id")), str(intent.get("batch_id")))
+        if batch not in results:
+            path = _run_path(batch[0]) / "results" / f"{batch[1]}.json"
+            data = read_optional(path) or {}
+            results[batch] = {(r["employee_id"], r["kind"]): r for r in data.get("results", [])}
+        got = results[batch].get((intent.get("employee_id"), intent.get("operation")))
+        if got is None:
+            pending.append(intent)
+            continue
+        closures.append(
+            audit.closure_record(
+                intent, got["outcome"], "results", "report", target_id=got.get("target_id")
+            )
+        )
+    held = asyncio.run(_read_back(scim, pending)) if scim is not None and pending else {}
+    for intent in pending:
+        outcome, target_id = held.get(id(intent), ("unknown", None))
+        basis = "none" if outcome == "unknown" else "target"
+        closures.append(audit.closure_record(intent, outcome, basis, "report", target_id=target_id))
+    if closures:
+        audit.append(closures, fsync=True)
+    if found.checkpoint:
+        store.set_meta(AUDIT_CHECKPOINT, found.checkpoint)
+    by_outcome: dict[str, int] = {}
+    for record in closures:
+        by_outcome[record["outcome"]] = by_outcome.get(record["outcome"], 0) + 1
+    if closures:
+        log.warning("Closed %d open audit intent(s): %s", len(closures), by_outcome)
+    return by_outcome
+
+
+def _run_path(run_id: str) -> Path:
+    """A run's directory, without creating it (an old run's may be gone)."""
+    return settings.sync_home() / "runs" / settings.safe_run_id(run_id)
+
+
+def _held_by(kind: str, change: Mapping[str, Any] | None, user: Mapping[str, Any] | None) -> str:
+    """Whether the target holds what an operation was to write: applied / not_applied /
+    unknown."""
+    from genesys_sync.apply import remaining_changes
+    from genesys_sync.mapping import Ownership
+
+    if user is None:
+        return "applied" if kind == "delete" else "not_applied"
+    if kind == "delete":
+        return "not_applied"
+    if kind == "deactivate":
+        return "applied" if user.get("active") is False else "not_applied"
+    if kind == "reactivate":
+        return "applied" if user.get("active", True) is not False else "not_applied"
+    if kind == "create":
+        return "applied"
+    desired = (change or {}).get("desired")
+    if not desired:
+        return "unknown"
+    owned = Ownership.from_dict((change or {}).get("owned"))
+    return "not_applied" if remaining_changes(desired, user, owned) else "applied"
+
+
+async def _read_back(
+    scim: ScimConnectionConfig, intents: Sequence[Mapping[str, Any]], budget: float = 60.0
+) -> dict[int, tuple[str, str | None]]:
+    """What the target holds for each open intent (``id(intent)`` -> (outcome, target id)),
+    a few look-ups at a time within ``budget`` seconds; what could not be read is left out."""
+    from genesys_sync.scim.client import AsyncScimClient
+    from genesys_sync.scim.errors import ScimError, ScimNotFound
+
+    batches: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+    for intent in intents:
+        key = (str(intent.get("run_id")), str(intent.get("batch_id")))
+        if key not in batches:
+            data = read_optional(_run_path(key[0]) / "batches" / f"{key[1]}.json") or {}
+            batches[key] = {(c["employee_id"], c["kind"]): c for c in data.get("changes", [])}
+    semaphore = asyncio.Semaphore(4)
+    out: dict[int, tuple[str, str | None]] = {}
+    async with AsyncScimClient(scim) as client:
+
+        async def one(intent: Mapping[str, Any]) -> None:
+            key = (str(intent.get("run_id")), str(intent.get("batch_id")))
+            eid, kind = intent.get("employee_id"), intent.get("operation")
+            change = batches[key].get((eid, kind))
+            target_id = intent.get("target_id") or (change or {}).get("target_id")
+            async with semaphore:
+                try:
+                    user = None
+                    if target_id:
+                        with contextlib.suppress(ScimNotFound):
+                            user = (await client.get_user(target_id))[0]
+                    if user is None and eid:
+                        user = await client.find_user("externalId", str(eid))
+                except ScimError:
+                    return
+            out[id(intent)] = (_held_by(str(kind), change, user), (user or {}).get("id"))
+
+        tasks = [asyncio.ensure_future(one(i)) for i in intents]
+        _, late = await asyncio.wait(tasks, timeout=budget)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    return out
+
+
+def _failure_reason(missing, unreachable, counts, attempted, config, planned, gate) -> str:
+    if missing:
+        return f"{len(missing)} batch job(s) did not finish ({', '.join(missing)})"
+    if unreachable:
+        return f"{unreachable} operation(s) could not reach the target"
+    if planned:
+        return (
+            f"{counts['outcomes']['failed']} of {attempted} operations failed "
+            f"(limit {config.sync.max_failure_fraction:.0%})"
+        )
+    if gate and not gate.get("passed", True):
+        return "the validation gate blocked the export (nothing was written)"
+    return "the run stopped before its plan was made (nothing was written)"
+
+
+def check_outcome(run_id: str, failed_tasks: Sequence[str] = ()) -> dict[str, Any]:
+    """The run's verdict: raise ``SyncFailed`` unless every task and the report say success."""
+    path = settings.run_dir(run_id) / "report.json"
+    report = read_optional(path)
+    if report is None:
+        raise SyncFailed(f"Sync run {run_id} wrote no report: see the report task's log.")
+    if failed_tasks:
+        raise SyncFailed(
+            f"Sync run {run_id} failed: task(s) {', '.join(failed_tasks)} failed "
+            f"({report.get('failure_reason') or 'see their logs'}). Report: {path}"
+        )
+    if report["status"] != "success":
+        raise SyncFailed(
+            f"Sync run {run_id} failed: {report.get('failure_reason')}. Report: {path}"
+        )
+    return {"status": "success", "writes": report["writes"], "report_path": str(path)}
