@@ -42,6 +42,7 @@ def test_the_sample_passes_with_exactly_its_two_quarantined_rows(sync_config, tm
     assert (result.row_count, result.accepted_count, result.rejected_count) == (60, 58, 2)
     lines = rejects_of(result.rejects_path)
     assert {line["employee_id"]: line["rule"] for line in lines} == SAMPLE_DEFECTS
+    assert {line["sync"] for line in lines} == {"quarantined, not synced"}
     assert result.row_failures_by_rule == {"work_phone": 1, "skills_proficiency": 1}
     assert result.rows_with_rejected_manager == 0
     assert result.explanation().startswith("Gate passed: 58 of 60 rows accepted, 2 quarantined")

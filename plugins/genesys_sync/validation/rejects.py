@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REJECT_COLUMNS = ("employee_id", "rule", "message")
+REJECT_COLUMNS = ("employee_id", "rule", "message", "sync")
+#: What the run does with a quarantined row's employee: present in the export, so an existing
+#: user is left exactly as it is (never deactivated), and nothing is written for it.
+QUARANTINED = "quarantined, not synced"
 _FORMULA_START = r"^[=+\-@\t\r]"
 
 
@@ -37,7 +40,7 @@ def write_rejects(path: Path, rejections: list[Rejection], labels: np.ndarray) -
     if pieces:
         lines = pd.concat(pieces, ignore_index=True).sort_values("position", kind="stable")
         lines.insert(0, "employee_id", labels[lines["position"].to_numpy()])
-        lines = lines.drop(columns="position")
+        lines = lines.drop(columns="position").assign(sync=QUARANTINED)
     else:
         lines = pd.DataFrame(columns=list(REJECT_COLUMNS))
     for column in REJECT_COLUMNS:
