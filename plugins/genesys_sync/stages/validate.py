@@ -108,32 +108,35 @@ def validate_stage(
         )
         if stale:
             log.warning("Took over the run lock of a run that is gone (%s)", stale.describe())
+        previous_rows = store.previous_row_count(exclude_run_id=run_id)
+
+        def gate(catalogue: Any) -> Any:
+            # An unreadable file (encoding, delimiter, shape) is a dataset-level block like any
+            # other.
+            return gate_export(
+                location,
+                config=config,
+                run_dir=run_dir,
+                previous_row_count=previous_rows,
+                catalogue=catalogue,
+            )
+
+        def refreshed_catalogue() -> tuple[Any, int]:
+            catalogue, calls = asyncio.run(_fetch_catalogue(scim))  # type: ignore[arg-type]
+            _store_catalogue(store, scim, catalogue)  # type: ignore[arg-type]
+            return catalogue, calls
+
         catalogue, calls, cached = None, 0, False
         if scim is not None and scim.api_url and scim.flavor == "genesys":
             catalogue = _cached_catalogue(store, scim, config)
             cached = catalogue is not None
             if catalogue is None:
-                catalogue, calls = asyncio.run(_fetch_catalogue(scim))
-                _store_catalogue(store, scim, catalogue)
-        # An unreadable file (encoding, delimiter, shape) is a dataset-level block like any other.
-        result = gate_export(
-            location,
-            config=config,
-            run_dir=run_dir,
-            previous_row_count=store.previous_row_count(exclude_run_id=run_id),
-            catalogue=catalogue,
-        )
+                catalogue, calls = refreshed_catalogue()
+        result = gate(catalogue)
         if cached and _catalogue_misses(result) > _catalogue_misses_before(store):
             # A name the cached catalogue lacks: perhaps created since; read it again.
-            catalogue, calls = asyncio.run(_fetch_catalogue(scim))  # type: ignore[arg-type]
-            _store_catalogue(store, scim, catalogue)  # type: ignore[arg-type]
-            result = gate_export(
-                location,
-                config=config,
-                run_dir=run_dir,
-                previous_row_count=store.previous_row_count(exclude_run_id=run_id),
-                catalogue=catalogue,
-            )
+            catalogue, calls = refreshed_catalogue()
+            result = gate(catalogue)
         if catalogue is not None and scim is not None and scim.flavor == "genesys":
             store.set_meta(CATALOGUE_MISSES, str(_catalogue_misses(result)))
         summary = {**result.to_dict(), "api_calls": calls, "export_location": location}
