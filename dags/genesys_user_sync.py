@@ -36,9 +36,27 @@ from genesys_sync.operators.apply_batch import ApplyBatchOperator
 from genesys_sync.sensors.export import HrisExportSensor
 
 CONN_ID = "genesys_cloud"
+#: The stages in the order they run: the verdict names the earliest one that failed.
+STAGE_ORDER = (
+    "wait_for_export",
+    "validate",
+    "plan",
+    "apply_batch",
+    "manager_links",
+    "link_managers",
+    "removals_held",
+    "approve_removals",
+    "held_batches",
+    "apply_held",
+    "report",
+    "notify_hris",
+)
 EXPORT = "{{ export_location(params.export, dag_run) }}"
 # How long held deactivations wait for a human before the request expires to "reject".
 APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("GENESYS_SYNC_APPROVAL_TIMEOUT_HOURS", 12)))
+
+
+RUN_SECTION, RISKY_SECTION, APPROVAL_SECTION = "Run", "Risky switches", "Approval"
 
 
 @dag(
@@ -57,37 +75,63 @@ APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("GENESYS_SYNC_APPROVAL_T
     },
     user_defined_macros={"export_location": export_location, "held_summary": held_summary},
     params={
-        "dry_run": Param(False, type="boolean", description="Plan only; write nothing."),
+        # Titles and sections for the trigger form; a "null" type marks a field as optional
+        # there (each has a default), risky switches in a section of their own.
+        "dry_run": Param(
+            False,
+            type=["boolean", "null"],
+            title="Dry run",
+            description="Plan only; write nothing to Genesys Cloud.",
+            section=RUN_SECTION,
+        ),
         "employee_ids": Param(
-            [], type="array", description="Sync only these employees (never deactivates others)."
+            [],
+            type=["array", "null"],
+            items={"type": "string"},
+            title="Only these employee ids",
+            description=(
+                "Sync only these employees, one id per line (never deactivates others). "
+                "Empty: everyone in the export."
+            ),
+            section=RUN_SECTION,
         ),
         "export": Param(
             None,
             type=["null", "string"],
+            title="Export location",
             description=(
                 "Read this export instead of the usual one: only a location under "
                 "export.allowed_locations (default: the configured export's directory)."
             ),
-        ),
-        "force": Param(
-            False,
-            type="boolean",
-            description="Apply an export older than the newest applied one (backfills).",
-        ),
-        "approve_deactivations": Param(
-            False,
-            type="boolean",
-            description="Apply deactivations/deletions above the safety threshold.",
+            section=RUN_SECTION,
         ),
         "full_reconcile": Param(
             False,
-            type="boolean",
+            type=["boolean", "null"],
+            title="Full reconciliation",
             description="Read every target user, not only those that changed (also weekly).",
+            section=RUN_SECTION,
+        ),
+        "force": Param(
+            False,
+            type=["boolean", "null"],
+            title="Force an older export (backfill)",
+            description="Apply an export older than the newest applied one (backfills).",
+            section=RISKY_SECTION,
+        ),
+        "approve_deactivations": Param(
+            False,
+            type=["boolean", "null"],
+            title="Approve deactivations above the threshold",
+            description="Apply deactivations/deletions above the safety threshold.",
+            section=RISKY_SECTION,
         ),
         "wait_for_approval": Param(
             True,
-            type="boolean",
+            type=["boolean", "null"],
+            title="Wait for approval of held removals",
             description="Ask for approval in the UI when removals are held (make sync: false).",
+            section=APPROVAL_SECTION,
         ),
     },
 )
@@ -154,7 +198,7 @@ def genesys_user_sync():
         from genesys_sync.stages.plan import planned_batches
 
         held = planned_batches(context["run_id"], "held_batches")
-        return bool(held) and bool(context["params"].get("wait_for_approval", True))
+        return bool(held) and context["params"].get("wait_for_approval") is not False
 
     approve = ApprovalOperator(
         task_id="approve_removals",
@@ -206,18 +250,13 @@ def genesys_user_sync():
 
     @task(trigger_rule="all_done", retries=0)
     def outcome(**context) -> dict:
-        from genesys_sync.stages.finish import check_outcome
+        from genesys_sync.stages.finish import check_outcome, failed_tasks_of
 
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])
-        failed = sorted(
-            {
-                task
-                for run in states.values()
-                for task, state in run.items()
-                if state in ("failed", "upstream_failed") and task != ti.task_id
-            }
-        )
+        merged = {task: state for run in states.values() for task, state in run.items()}
+        # Only tasks that failed: upstream_failed and skipped ones did not run.
+        failed = failed_tasks_of(merged, STAGE_ORDER, exclude=ti.task_id)
         return check_outcome(context["run_id"], failed_tasks=failed)
 
     gate = validate(EXPORT)

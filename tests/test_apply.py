@@ -41,9 +41,30 @@ async def test_repeated_create_resumes_instead_of_duplicating(client, sandbox):
     first = await BatchApplier(client).apply(plan.writes)
     second = await BatchApplier(client).apply(plan.writes)
     assert [r.outcome for r in first] == [Outcome.APPLIED]
-    assert second[0].outcome == Outcome.APPLIED and second[0].note == "existing user resumed"
+    # The 409 resolved to a user that already holds everything: this run wrote nothing.
+    assert second[0].outcome == Outcome.UNCHANGED
+    assert second[0].note == "existing user already correct (409 resolved by look-up)"
     assert second[0].target_id == first[0].target_id
     assert [u["externalId"] for u in sandbox.users()] == ["E1"]
+    from genesys_sync.report import count_applied
+
+    counts = count_applied([r.to_dict() for r in second])
+    assert counts["applied"]["create"] == 0 and counts["outcomes"]["unchanged"] == 1
+
+
+async def test_a_refused_write_keeps_the_servers_explanation_out_of_the_log(
+    client, sandbox, caplog
+):
+    plan = _plan([], row("E1"))
+    (change,) = plan.writes
+    body = {k: v for k, v in (change.body or {}).items() if k != "userName"}  # required
+    from dataclasses import replace
+
+    (result,) = await BatchApplier(client).apply([replace(change, body=body)])
+    assert result.outcome == Outcome.FAILED and result.status == 400
+    assert result.detail  # the server's own text, for the owner-only results file
+    assert result.to_dict()["detail"] == result.detail
+    assert result.detail not in caplog.text
 
 
 async def test_create_adopts_an_unowned_user_and_refuses_an_owned_one(client, sandbox):

@@ -68,6 +68,12 @@ class OpResult:
     unreachable: bool = False
     note: str | None = None
     fingerprint: str | None = None
+    #: A refused operation's SCIM ``scimType`` / Genesys ``code`` and the server's own
+    #: explanation (``detail``, or Genesys ``message``): kept in the owner-only results file
+    #: and the report's ``refused`` list only, never logged (it may quote personal data).
+    scim_type: str | None = None
+    code: str | None = None
+    detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, [], False)}
@@ -210,6 +216,9 @@ class BatchApplier:
                         status=getattr(exc, "status", None),
                         error=_error_name(exc),
                         unreachable=isinstance(exc, UNREACHABLE),
+                        scim_type=getattr(exc, "scim_type", None),
+                        code=getattr(exc, "code", None),
+                        detail=getattr(exc, "detail", None),
                     )
                 await self._record("result", change, result)
                 done = created.get(change.employee_id)
@@ -256,9 +265,12 @@ class BatchApplier:
             result = await self._patch(
                 change, existing["id"], _version(existing), change.desired or {}, current=existing
             )
-            result.note = "existing user resumed" if owner else "existing user adopted"
+            # This run wrote nothing when the user already held everything: "unchanged", not
+            # a create (counted once, in ``applied.create`` only when this run created it).
             if result.outcome == Outcome.UNCHANGED:
-                result.outcome = Outcome.APPLIED
+                result.note = "existing user already correct (409 resolved by look-up)"
+            else:
+                result.note = "existing user resumed" if owner else "existing user adopted"
             return result
         return OpResult(
             change.employee_id,

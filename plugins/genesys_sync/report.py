@@ -6,6 +6,7 @@ The audit trail (append-only, hash-chained JSON Lines) is ``genesys_sync.audit``
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,8 +17,10 @@ from genesys_sync.audit import audit, audit_operations, utcnow_iso
 
 __all__ = [
     "audit",
+    "api_figures",
     "audit_operations",
     "count_applied",
+    "merge_client_stats",
     "format_summary",
     "read_json",
     "utcnow_iso",
@@ -68,6 +71,58 @@ def count_applied(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"applied": applied, "outcomes": outcomes}
 
 
+def merge_client_stats(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Several SCIM clients' stats (``ScimClientStats.as_dict()``) summed into one, in the same
+    shape: what a stage or a batch job's attempts sent in all."""
+    total, retries, rate_limited, token_fetches = 0, 0, 0, 0
+    by_method: dict[str, int] = {}
+    latencies: list[float] = []
+    for one in stats:
+        if not one:
+            continue
+        total += int(one.get("total") or 0)
+        retries += int(one.get("retries") or 0)
+        rate_limited += int(one.get("rate_limited") or 0)
+        token_fetches += int(one.get("token_fetches") or 0)
+        for method, count in (one.get("by_method") or {}).items():
+            by_method[method] = by_method.get(method, 0) + int(count)
+        latencies.extend(float(ms) for ms in one.get("latencies_ms") or ())
+    return {
+        "total": total,
+        "by_method": by_method,
+        "retries": retries,
+        "rate_limited": rate_limited,
+        "token_fetches": token_fetches,
+        "latencies_ms": latencies,
+    }
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted values (0 for none)."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def api_figures(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The run report's request figures from every client's stats of the run: ``api_calls``,
+    ``api_calls_by_method``, ``http_429``, ``retries`` and ``latency_ms`` (p50, p95, max)."""
+    merged = merge_client_stats(stats)
+    ordered = sorted(merged["latencies_ms"])
+    return {
+        "api_calls": merged["total"],
+        "api_calls_by_method": dict(sorted(merged["by_method"].items())),
+        "http_429": merged["rate_limited"],
+        "retries": merged["retries"],
+        "token_requests": merged["token_fetches"],
+        "latency_ms": {
+            "p50": round(_percentile(ordered, 0.50), 1),
+            "p95": round(_percentile(ordered, 0.95), 1),
+            "max": round(ordered[-1], 1) if ordered else 0.0,
+        },
+    }
+
+
 def format_summary(report: Mapping[str, Any]) -> str:
     """The human-readable run summary printed by ``make demo`` / ``make sync``."""
     planned = report.get("planned") or {}
@@ -91,10 +146,18 @@ def format_summary(report: Mapping[str, Any]) -> str:
         f"  quarantined     {report.get('quarantined', 0):>6}   (present, not synced)",
         f"  failed          {report.get('failed', 0):>6}",
         f"  writes          {report.get('writes', 0):>6}",
-        f"  API calls       {report.get('api_calls', 0):>6}",
+        f"  API calls       {report.get('api_calls', 0):>6}   "
+        f"({report.get('http_429', 0)} answered 429, {report.get('retries', 0)} retried)",
         f"  duration        {report.get('duration_seconds', 0):>6.1f} s",
         f"  report          {report.get('report_path')}",
     ]
+    latency = report.get("latency_ms") or {}
+    if report.get("api_calls"):
+        lines.insert(
+            -2,
+            f"  latency         p50 {latency.get('p50', 0)} ms, p95 {latency.get('p95', 0)} ms, "
+            f"max {latency.get('max', 0)} ms",
+        )
     if report.get("not_synced_attributes"):
         lines.append(
             "  not synced      the target does not declare "

@@ -91,6 +91,31 @@ def test_sync_dag_shape(dagbag):
     }  # fmt: skip
 
 
+SECTIONS = {
+    "dry_run": "Run",
+    "export": "Run",
+    "employee_ids": "Run",
+    "full_reconcile": "Run",
+    "force": "Risky switches",
+    "approve_deactivations": "Risky switches",
+    "wait_for_approval": "Approval",
+}
+
+
+def test_every_param_has_a_title_description_and_section_and_none_renders_required(dagbag):
+    params = dagbag.dags["genesys_user_sync"].params
+    for name in params:
+        param = params.get_param(name)
+        assert param.schema.get("title"), f"{name} has no title"
+        assert param.description, f"{name} has no description"
+        assert param.schema.get("section") == SECTIONS[name], f"{name} is in the wrong section"
+        # The trigger form marks a field required when its type does not admit null.
+        kinds = param.schema.get("type")
+        assert isinstance(kinds, list) and "null" in kinds, f"{name} renders as required"
+        assert param.resolve(param.value) == param.value  # its default validates
+    assert params.get_param("employee_ids").resolve(["E1", "E2"]) == ["E1", "E2"]
+
+
 @pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_parse_does_no_io_and_imports_nothing_heavy(dag_file, tmp_path):
     env = {**os.environ, "GENESYS_SYNC_HOME": str(tmp_path / "home")}

@@ -137,12 +137,24 @@ async def test_forced_429s_are_retried_after_retry_after(sandbox: SandboxHandle)
     assert len(sandbox.users()) == 1
 
 
-async def test_retry_after_is_capped_by_max_backoff(sandbox: SandboxHandle) -> None:
+async def test_retry_after_is_honoured_beyond_max_backoff(sandbox: SandboxHandle) -> None:
     sandbox.set_faults(force_429=1, retry_after_seconds=30)
     sleeps = Sleeps()
     async with AsyncScimClient(config_for(sandbox, max_backoff_seconds=1.5), sleep=sleeps) as c:
         await c.list_all_users()
-    assert sleeps == [1.5]
+    assert sleeps == [30]  # max_backoff_seconds caps the client's own backoff only
+
+
+async def test_retry_after_is_capped_by_the_job_deadline(sandbox: SandboxHandle) -> None:
+    import time
+
+    sandbox.set_faults(force_429=1, retry_after_seconds=30)
+    sleeps = Sleeps()
+    deadline = time.monotonic() + 5
+    config = config_for(sandbox, max_backoff_seconds=1.5)
+    async with AsyncScimClient(config, sleep=sleeps, deadline=deadline) as c:
+        await c.list_all_users()
+    assert len(sleeps) == 1 and 4 < sleeps[0] <= 5
 
 
 async def test_503s_are_retried(sandbox: SandboxHandle) -> None:

@@ -102,7 +102,9 @@ async def test_503_is_retried_with_jittered_backoff() -> None:
     assert found["id"] == "u1"
     assert len(answers.requests) == 3
     assert len(sleeps) == 2 and all(0 <= s <= 5 for s in sleeps)
-    assert client.stats.as_dict() == {
+    stats = client.stats.as_dict()
+    assert len(stats.pop("latencies_ms")) == 3  # one per answered request
+    assert stats == {
         "total": 3,
         "by_method": {"GET": 3},
         "retries": 2,
@@ -111,7 +113,7 @@ async def test_503_is_retried_with_jittered_backoff() -> None:
     }
 
 
-async def test_429_honours_retry_after_capped_by_max_backoff() -> None:
+async def test_429_honours_retry_after_beyond_max_backoff() -> None:
     limited = httpx.Response(
         429, json=genesys_error(429, "too.many.requests"), headers={"Retry-After": "3"}
     )
@@ -128,7 +130,26 @@ async def test_429_honours_retry_after_capped_by_max_backoff() -> None:
     sleeps = Sleeps()
     async with client_for(answers, bearer_config(max_backoff_seconds=7), sleeps) as client:
         await client.get_user("u")
-    assert sleeps == [7]
+    assert sleeps == [600]  # max_backoff_seconds caps the client's own backoff only
+
+
+async def test_retry_after_is_capped_by_the_job_deadline_only() -> None:
+    import time
+
+    far = httpx.Response(429, json={}, headers={"Retry-After": "600"})
+    answers = Script(far, httpx.Response(200, json=user("u")))
+    sleeps = Sleeps()
+    async with client_for(answers, bearer_config(max_backoff_seconds=1), sleeps) as client:
+        client.deadline = time.monotonic() + 30
+        await client.get_user("u")
+    assert len(sleeps) == 1 and 25 < sleeps[0] <= 30
+
+    answers = Script(far, httpx.Response(200, json=user("u")))
+    async with client_for(answers, bearer_config(), Sleeps()) as client:
+        client.deadline = time.monotonic() - 1  # past: no further attempt
+        with pytest.raises(ScimRateLimited):
+            await client.get_user("u")
+    assert len(answers.requests) == 1
 
 
 async def test_retry_budget_exhausted_raises_the_typed_error() -> None:

@@ -30,6 +30,9 @@ def test_serialization_round_trip():
     path, kwargs = trigger.serialize()
     assert path == "genesys_sync.triggers.apply_batch.ApplyBatchTrigger"
     assert ApplyBatchTrigger(**kwargs).serialize() == (path, kwargs)
+    timed = ApplyBatchTrigger("/b.json", "genesys_cloud", 0, job_timeout_seconds=3600.0)
+    assert timed.serialize()[1]["job_timeout_seconds"] == 3600.0
+    assert ApplyBatchTrigger(**timed.serialize()[1]).serialize() == timed.serialize()
 
 
 async def test_success_event_carries_counts_not_records(sandbox, tmp_path, monkeypatch):
@@ -60,7 +63,28 @@ async def test_unreachable_target_gives_an_error_event(sandbox, tmp_path, monkey
     event = await _event(ApplyBatchTrigger(_batch(tmp_path, plan.writes), start_delay=0))
     assert event["status"] == "error"
     assert event["unreachable"] == 1
+    assert event["message"].startswith(
+        "the target was unreachable (last error ScimServerError HTTP 503, tried for"
+    )
     assert sandbox.users() == []
+
+
+async def test_a_long_retry_after_is_honoured_beyond_max_backoff(sandbox, tmp_path, monkeypatch):
+    import time
+
+    conn = json.loads(sandbox.connection_json())
+    conn["extra"].update({"max_backoff_seconds": 1})
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", json.dumps(conn))
+    sandbox.set_faults(force_429=1, retry_after_seconds=2)
+    plan = plan_sync({"E1": desired_user(row("E1"))}, [], PlanOptions(paths=MANAGED_PATHS))
+    trigger = ApplyBatchTrigger(
+        _batch(tmp_path, plan.writes), start_delay=0, job_timeout_seconds=600
+    )
+    started = time.monotonic()
+    event = await _event(trigger)
+    assert event["status"] == "success", event
+    assert time.monotonic() - started >= 2.0  # waited the server's 2 s, not the 1 s cap
+    assert sandbox.stats()["rate_limited"] >= 1
 
 
 @pytest.mark.parametrize("conn", ["{}", '{"conn_type": "http", "extra": {"base_url": "x"}}'])
@@ -81,3 +105,28 @@ async def test_an_unwritable_audit_trail_gives_an_error_event_naming_it(
     assert event["status"] == "error"
     assert "audit trail" in event["message"] and "stopped before its next write" in event["message"]
     assert sandbox.users() == [] and sandbox.stats()["writes"] == 0
+
+
+async def test_a_trigger_exception_is_logged_with_its_type_and_no_personal_data(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", "{}")
+    batch_path = _batch(tmp_path, [])
+
+    async def broken(*args, **kwargs):
+        raise ValueError("bad row for ada.lovelace@example.com")
+
+    monkeypatch.setattr("genesys_sync.triggers.apply_batch.apply_batch_file", broken)
+    monkeypatch.setattr(
+        "genesys_sync.hooks.genesys.GenesysScimHook.aget_scim_config", _no_config, raising=True
+    )
+    event = await _event(ApplyBatchTrigger(batch_path, start_delay=0))
+    assert event["status"] == "error"
+    assert event["message"].startswith("batch job could not run: ValueError at ")
+    logged = capsys.readouterr().out  # the trigger's logger (Airflow's structlog)
+    assert "error" in logged and "could not run: ValueError at " in logged
+    assert "@" not in json.dumps(event) and "@" not in logged
+
+
+async def _no_config(self):
+    return None

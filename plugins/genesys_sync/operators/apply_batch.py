@@ -42,7 +42,10 @@ class ApplyBatchOperator(BaseOperator):
     def execute(self, context: Context) -> None:
         self.defer(
             trigger=ApplyBatchTrigger(
-                self.batch_path, self.conn_id, start_delay=settings.trigger_start_delay()
+                self.batch_path,
+                self.conn_id,
+                start_delay=settings.trigger_start_delay(),
+                job_timeout_seconds=self.job_timeout.total_seconds(),
             ),
             method_name="execute_complete",
             timeout=self.job_timeout,
@@ -51,7 +54,8 @@ class ApplyBatchOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event.get("status") != "success":
             reason = event.get("message") or (
-                f"{event.get('unreachable', 0)} operation(s) could not reach the target"
+                f"the target was unreachable: {event.get('unreachable', 0)} operation(s) "
+                "not applied"
             )
             batch = event.get("batch_id") or event.get("batch_path")
             raise BatchJobFailed(f"Batch job {batch} failed: {reason}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -98,13 +99,15 @@ _install_httpx_log_redaction()
 
 @dataclass
 class ScimClientStats:
-    """What one client sent: HTTP requests (token requests apart), retries and 429 answers."""
+    """What one client sent: HTTP requests (token requests apart), retries and 429 answers,
+    and how long each answered request took (``latencies_ms``)."""
 
     total: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     rate_limited: int = 0
     token_fetches: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
 
     def count(self, method: str) -> None:
         self.total += 1
@@ -118,6 +121,7 @@ class ScimClientStats:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "token_fetches": self.token_fetches,
+            "latencies_ms": [round(ms, 1) for ms in self.latencies_ms],
         }
 
 
@@ -134,8 +138,9 @@ class AsyncScimClient:
 
     Use it as ``async with AsyncScimClient(config) as client:``. Every HTTP request waits for
     the limiter shared by all clients of the same API client in the running event loop, and is
-    retried (tenacity: exponential backoff with full jitter, or the server's ``Retry-After``,
-    capped by ``max_backoff_seconds``) on 429, 5xx, timeouts and connection errors, up to
+    retried (tenacity: exponential backoff with full jitter capped by ``max_backoff_seconds``,
+    or the server's ``Retry-After`` whatever its length; ``deadline``, a ``time.monotonic()``
+    value, caps both) on 429, 5xx, timeouts and connection errors, up to
     ``max_attempts``. With OAuth client credentials the token is fetched on first use, renewed
     before it expires, and renewed once more if the server still answers 401. Failures raise
     the :class:`~genesys_sync.scim.errors.ScimError` subclass of the answer.
@@ -152,8 +157,10 @@ class AsyncScimClient:
         *,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.config = config
+        self.deadline = deadline  # time.monotonic(): no retry wait runs past it
         self.stats = ScimClientStats()
         self._sleep = sleep if sleep is not None else asyncio.sleep
         self._transport = transport
@@ -282,6 +289,7 @@ class AsyncScimClient:
             raise RuntimeError("Use the client as 'async with AsyncScimClient(config)'.")
         path = httpx.URL(url).path
         self.stats.count(request.method)
+        started = time.monotonic()
         try:
             response = await http.request(
                 request.method,
@@ -312,6 +320,7 @@ class AsyncScimClient:
             raise _oauth_error(exc) from exc
         except httpx.HTTPStatusError as exc:  # from authlib renewing the token
             raise error_from_response(exc.response) from exc
+        self.stats.latencies_ms.append((time.monotonic() - started) * 1000)
         log.debug(
             "SCIM %s %s -> %s (attempt %d)", request.method, path, response.status_code, attempt
         )
@@ -366,6 +375,7 @@ class AsyncScimClient:
             max_backoff=self.config.max_backoff_seconds,
             sleep=self._sleep,
             before_sleep=self._before_sleep,
+            deadline=self.deadline,
         )
         try:
             async for attempt in policy:

@@ -55,6 +55,12 @@ def client_calls(client: Any) -> int:
     return client.stats.total
 
 
+def client_stats(client: Any) -> dict[str, Any]:
+    """What a SCIM client sent, as plain values (``ScimClientStats.as_dict()``): the stage
+    writes it into its artifact (``api_stats``) and the report sums them."""
+    return client.stats.as_dict()
+
+
 def read_optional(path: Path) -> Any:
     """A JSON artifact, or None when it is not there."""
     try:

@@ -54,11 +54,13 @@ def finish_stage(
     held_files = list(plan_out.get("held_batches", []))
     results: list[dict[str, Any]] = []
     api_calls = int(gate.get("api_calls") or 0) + int(plan_doc.get("api_calls") or 0)
+    api_stats = [_api_stats(gate), _api_stats(plan_doc)]  # every client's, summed below
     missing = []
     held_applied = 0
     granted: dict[tuple[str, str], list[str]] = {}  # the roles the sync owns once applied
     applied: dict[tuple[str, str], dict[str, Any]] = {}  # the values it last applied
     waited: dict[str, str] = {}  # creates sent after their manager's: employee id -> manager
+    unreachable_jobs: list[dict[str, Any]] = []  # how each batch job could not reach the target
     # Held batches have results only when a human approved them: absent is not missing.
     for batch_path, held in [(p, False) for p in expected] + [(p, True) for p in held_files]:
         data = read_optional(results_path(batch_path))
@@ -74,7 +76,10 @@ def finish_stage(
             if change.get("after_manager") and change.get("manager_employee_id"):
                 waited[change["employee_id"]] = change["manager_employee_id"]
         results.extend(data["results"])
+        if data.get("unreachable_target"):
+            unreachable_jobs.append(data["unreachable_target"])
         api_calls += int(data.get("api_calls") or 0)
+        api_stats.append(_api_stats(data))
         held_applied += len(data["results"]) if held else 0
 
     counts = reporting.count_applied(results)
@@ -115,6 +120,8 @@ def finish_stage(
         store.close()
 
     duration = (datetime.now(UTC) - started_at).total_seconds() if started_at else 0.0
+    figures = reporting.api_figures(api_stats)  # what every stage's client sent, summed
+    api_calls = figures["api_calls"]  # every attempt of every batch job, as the target counts
     report = {
         "run_id": run_id,
         "status": status,
@@ -138,8 +145,9 @@ def finish_stage(
         "writes": writes,
         "missing_batches": missing,
         "failure_share": round(failure_share, 4),
-        "api_calls": api_calls,
-        "duration_seconds": round(duration, 3),
+        **figures,  # api_calls (total), api_calls_by_method, http_429, retries, latency_ms
+        "duration_s": round(duration, 3),
+        "duration_seconds": round(duration, 3),  # the older name of duration_s
         "report_path": str(run_dir / "report.json"),
         "plan_path": str(run_dir / "plan.json") if plan_doc else None,
         "plan_summary_path": str(run_dir / "plan.md") if plan_doc else None,
@@ -148,6 +156,8 @@ def finish_stage(
         "finished_at": reporting.utcnow_iso(),
         # Intents without a result line, closed now (by outcome): writes a killed job made.
         "intents_closed": closed,
+        # The server's own explanation of each refused operation (owner-only file).
+        "refused": refused_operations(results),
     }
     try:
         reporting.audit(
@@ -169,15 +179,27 @@ def finish_stage(
         if status == "success"
         else audit_error
         or plan_doc.get("error")
-        or _failure_reason(missing, unreachable, counts, attempted, config, bool(plan_out), gate)
+        or _failure_reason(
+            missing, unreachable, counts, attempted, config, bool(plan_out), gate, unreachable_jobs
+        )
     )
+    if report["refused"]:  # the same list for a human, every server text escaped
+        report["refused_summary_path"] = str(run_dir / "refused.md")
+        reporting.write_text(run_dir / "refused.md", refused_markdown(run_id, report["refused"]))
     reporting.write_json(run_dir / "report.json", report)
     settings.restrict_tree(run_dir)  # every run artifact owner-only, whatever the umask
-    print(reporting.format_summary(report))
+    for line in reporting.format_summary(report).splitlines():
+        log.info("%s", line)  # the task log's main section (the CLI prints the report it reads)
     return {
         k: report[k]
         for k in ("status", "writes", "failed", "held", "api_calls", "report_path", "dry_run")
     }
+
+
+def _api_stats(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage artifact's client stats (``api_stats``), or just its ``api_calls`` when it was
+    written before stats were kept."""
+    return doc.get("api_stats") or {"total": int(doc.get("api_calls") or 0)}
 
 
 def _applied_managers(
@@ -318,11 +340,63 @@ async def _read_back(
     return out
 
 
-def _failure_reason(missing, unreachable, counts, attempted, config, planned, gate) -> str:
+def refused_operations(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per employee, the operations the target refused and its own explanation (SCIM
+    ``detail``, Genesys ``message``), for ``report.json`` only: never logged."""
+    refused = []
+    for r in results:
+        if r.get("outcome") != "failed" or r.get("unreachable") or not r.get("status"):
+            continue
+        refused.append(
+            {
+                "employee_id": r.get("employee_id"),
+                "operation": r.get("kind"),
+                "status": r.get("status"),
+                "scim_type": r.get("scim_type"),
+                "code": r.get("code"),
+                "detail": r.get("detail"),
+            }
+        )
+    return refused
+
+
+def refused_markdown(run_id: str, refused: Sequence[Mapping[str, Any]]) -> str:
+    """``refused.md``: one line per refused operation; every value escaped (``md_text``): a
+    server's ``detail`` may quote whatever the export held."""
+    from genesys_sync.markup import md_text
+
+    lines = [f"# Operations the target refused in run {md_text(run_id)}", ""]
+    for r in refused:
+        kind = "/".join(str(v) for v in (r.get("scim_type"), r.get("code")) if v) or "-"
+        lines.append(
+            f"- {md_text(r.get('employee_id'))}: {md_text(r.get('operation'))} "
+            f"HTTP {md_text(r.get('status'))} ({md_text(kind)}): {md_text(r.get('detail') or '-')}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _unreachable_reason(jobs: Sequence[Mapping[str, Any]], operations: int) -> str:
+    """``the target was unreachable (last error ..., tried for N s)`` over the batch jobs."""
+    from genesys_sync.stages.apply import describe_unreachable
+
+    last = dict(jobs[-1])
+    last["operations"] = operations or sum(int(j.get("operations") or 0) for j in jobs)
+    last["tried_seconds"] = max(float(j.get("tried_seconds") or 0) for j in jobs)
+    return describe_unreachable(last)
+
+
+def _failure_reason(
+    missing, unreachable, counts, attempted, config, planned, gate, unreachable_jobs=()
+) -> str:
+    if unreachable_jobs:
+        reason = _unreachable_reason(unreachable_jobs, unreachable)
+        if missing:
+            reason += f"; {len(missing)} batch job(s) did not finish ({', '.join(missing)})"
+        return reason
     if missing:
         return f"{len(missing)} batch job(s) did not finish ({', '.join(missing)})"
     if unreachable:
-        return f"{unreachable} operation(s) could not reach the target"
+        return f"the target was unreachable: {unreachable} operation(s) not applied"
     if planned:
         return (
             f"{counts['outcomes']['failed']} of {attempted} operations failed "
@@ -333,16 +407,29 @@ def _failure_reason(missing, unreachable, counts, attempted, config, planned, ga
     return "the run stopped before its plan was made (nothing was written)"
 
 
+def failed_tasks_of(
+    states: Mapping[str, str | None], order: Sequence[str] = (), exclude: str | None = None
+) -> list[str]:
+    """The tasks that failed (state ``failed``; ``upstream_failed`` and ``skipped`` did not
+    run, so they are not failures), in stage order (``order``: the DAG's task ids from first
+    stage to last), the first to fail first."""
+    rank = {task: i for i, task in enumerate(order)}
+    failed = {t for t, state in states.items() if state == "failed" and t != exclude}
+    return sorted(failed, key=lambda t: (rank.get(t.split(".")[-1], len(rank)), t))
+
+
 def check_outcome(run_id: str, failed_tasks: Sequence[str] = ()) -> dict[str, Any]:
-    """The run's verdict: raise ``SyncFailed`` unless every task and the report say success."""
+    """The run's verdict: raise ``SyncFailed`` unless every task and the report say success.
+    ``failed_tasks``: the tasks in state ``failed``, the earliest stage first."""
     path = settings.run_dir(run_id) / "report.json"
     report = read_optional(path)
     if report is None:
         raise SyncFailed(f"Sync run {run_id} wrote no report: see the report task's log.")
     if failed_tasks:
         raise SyncFailed(
-            f"Sync run {run_id} failed: task(s) {', '.join(failed_tasks)} failed "
-            f"({report.get('failure_reason') or 'see their logs'}). Report: {path}"
+            f"Sync run {run_id} failed: stage {failed_tasks[0]} failed first"
+            + (f" (then {', '.join(failed_tasks[1:])})" if failed_tasks[1:] else "")
+            + f" ({report.get('failure_reason') or 'see its log'}). Report: {path}"
         )
     if report["status"] != "success":
         raise SyncFailed(

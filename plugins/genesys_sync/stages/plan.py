@@ -17,7 +17,13 @@ from genesys_sync.config import SyncConfig
 from genesys_sync.mapping import MANAGER_PATH
 from genesys_sync.plan import Change, Kind, PlanOptions, batches, order_creates, plan_sync
 from genesys_sync.scim.connection import ScimConnectionConfig
-from genesys_sync.stages.common import PlanStopped, RunParams, client_calls, read_optional
+from genesys_sync.stages.common import (
+    PlanStopped,
+    RunParams,
+    client_calls,
+    client_stats,
+    read_optional,
+)
 from genesys_sync.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,7 @@ class TargetView:
     spc: dict[str, Any]
     calls: int
     full: bool
+    stats: dict[str, Any] = field(default_factory=dict)  # the client's (``api_stats``)
 
 
 LAST_FULL_READ = "last_full_reconcile"
@@ -96,7 +103,9 @@ async def _read_target(
                     ", ".join(sorted(lacking)[:20]),
                 )
                 users += [u for u in found if u.get("id") not in listed]
-            return TargetView(users, schemas, spc, client_calls(client), full=True)
+            return TargetView(
+                users, schemas, spc, client_calls(client), full=True, stats=client_stats(client)
+            )
 
         async def look_up(eid: str, tid: str | None, user_name: str | None) -> list[dict]:
             async with semaphore:
@@ -112,7 +121,9 @@ async def _read_target(
 
         found = await asyncio.gather(*(look_up(e, t, n) for e, (t, n) in only.items()))
         users = list({u["id"]: u for batch in found for u in batch}.values())
-        return TargetView(users, schemas, spc, client_calls(client), full=False)
+        return TargetView(
+            users, schemas, spc, client_calls(client), full=False, stats=client_stats(client)
+        )
 
 
 def _full_read_due(store: StateStore, params: RunParams, config: SyncConfig) -> bool:
@@ -211,14 +222,14 @@ def _cached_discovery(store: StateStore, scim: ScimConnectionConfig) -> dict[str
     return cached
 
 
-async def _discover(scim: ScimConnectionConfig) -> tuple[dict[str, Any], int]:
+async def _discover(scim: ScimConnectionConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The target's ServiceProviderConfig and Schemas, as cached, and the requests it took."""
     from genesys_sync.scim.client import AsyncScimClient
 
     async with AsyncScimClient(scim) as client:
         spc = await client.service_provider_config()
         schemas = await client.schemas()
-        return {"base_url": scim.base_url, "spc": spc, "schemas": schemas}, client_calls(client)
+        return {"base_url": scim.base_url, "spc": spc, "schemas": schemas}, client_stats(client)
 
 
 def _store_discovery(store: StateStore, scim: ScimConnectionConfig, view: TargetView) -> None:
@@ -291,9 +302,9 @@ def plan_stage(
             )
         full_due = _full_read_due(store, params, config)
         discovery = None if full_due else _cached_discovery(store, scim)
-        discovery_calls = 0
+        discovery_stats: dict[str, Any] = {}
         if discovery is None and not full_due:  # dropped: read once, before planning on it
-            discovery, discovery_calls = asyncio.run(_discover(scim))
+            discovery, discovery_stats = asyncio.run(_discover(scim))
             store.set_document(DISCOVERY, discovery)
         paths = supported_paths(discovery["schemas"]) if discovery else None
         scope = _incremental_scope(desired, store, params, config, quarantined, paths)
@@ -359,7 +370,8 @@ def plan_stage(
             else Change(Kind.SKIPPED, eid, reason=f"not created: status {desired[eid].status}")
             for eid in sorted(unchanged)
         ]
-        calls = view.calls + discovery_calls
+        calls = view.calls + int(discovery_stats.get("total") or 0)
+        api_stats = reporting.merge_client_stats([view.stats, discovery_stats])
         # Users carrying our externalId are ours even if the state was lost.
         store.adopt_matched(
             {
@@ -426,6 +438,7 @@ def plan_stage(
         "active_after": plan.active_after,
         "bulk": bulk,
         "api_calls": calls,
+        "api_stats": api_stats,
         "target_read": "full"
         if view.full
         else f"incremental ({len(scope.look_up)} users looked up"

@@ -12,13 +12,13 @@ from genesys_sync import report as reporting
 from genesys_sync import run_lock, settings
 from genesys_sync.config import SyncConfig
 from genesys_sync.scim.connection import ScimConnectionConfig
-from genesys_sync.stages.common import GateBlocked, client_calls
+from genesys_sync.stages.common import GateBlocked, client_stats
 from genesys_sync.state import StateStore
 
 log = logging.getLogger(__name__)
 
 
-async def _fetch_catalogue(scim: ScimConnectionConfig) -> tuple[Any, int]:
+async def _fetch_catalogue(scim: ScimConnectionConfig) -> tuple[Any, dict[str, Any]]:
     from genesys_sync.scim.client import AsyncScimClient
     from genesys_sync.validation import Catalogue
 
@@ -26,7 +26,7 @@ async def _fetch_catalogue(scim: ScimConnectionConfig) -> tuple[Any, int]:
         roles = await client.list_roles()
         divisions = await client.list_divisions()
         catalogue = Catalogue(roles=frozenset(roles), divisions=frozenset(divisions))
-        return catalogue, client_calls(client)
+        return catalogue, client_stats(client)
 
 
 CATALOGUE = "catalogue"
@@ -121,10 +121,13 @@ def validate_stage(
                 catalogue=catalogue,
             )
 
+        api_stats: list[dict[str, Any]] = []  # every catalogue read's requests
+
         def refreshed_catalogue() -> tuple[Any, int]:
-            catalogue, calls = asyncio.run(_fetch_catalogue(scim))  # type: ignore[arg-type]
+            catalogue, stats = asyncio.run(_fetch_catalogue(scim))  # type: ignore[arg-type]
             _store_catalogue(store, scim, catalogue)  # type: ignore[arg-type]
-            return catalogue, calls
+            api_stats.append(stats)
+            return catalogue, sum(s["total"] for s in api_stats)
 
         catalogue, calls, cached = None, 0, False
         if scim is not None and scim.api_url and scim.flavor == "genesys":
@@ -139,7 +142,12 @@ def validate_stage(
             result = gate(catalogue)
         if catalogue is not None and scim is not None and scim.flavor == "genesys":
             store.set_meta(CATALOGUE_MISSES, str(_catalogue_misses(result)))
-        summary = {**result.to_dict(), "api_calls": calls, "export_location": location}
+        summary = {
+            **result.to_dict(),
+            "api_calls": calls,
+            "api_stats": reporting.merge_client_stats(api_stats),
+            "export_location": location,
+        }
         reporting.write_json(run_dir / "gate.json", summary)
         if not result.passed:
             reporting.audit(

@@ -9,12 +9,14 @@ every operation is idempotent (see ``genesys_sync.apply``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from genesys_sync.hooks.genesys import DEFAULT_CONN_ID, GenesysScimHook
+from genesys_sync.progress import describe_exception
 from genesys_sync.stages.apply import apply_batch_file
 
 
@@ -24,11 +26,13 @@ class ApplyBatchTrigger(BaseTrigger):
         batch_path: str,
         conn_id: str = DEFAULT_CONN_ID,
         start_delay: float = 5.0,
+        job_timeout_seconds: float | None = None,
     ) -> None:
         super().__init__()
         self.batch_path = batch_path
         self.conn_id = conn_id
         self.start_delay = start_delay
+        self.job_timeout_seconds = job_timeout_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -37,6 +41,7 @@ class ApplyBatchTrigger(BaseTrigger):
                 "batch_path": self.batch_path,
                 "conn_id": self.conn_id,
                 "start_delay": self.start_delay,
+                "job_timeout_seconds": self.job_timeout_seconds,
             },
         )
 
@@ -45,15 +50,20 @@ class ApplyBatchTrigger(BaseTrigger):
         # has exited; a pause before the first call makes that race rare (the task's retry and
         # idempotent operations cover the rest).
         await asyncio.sleep(self.start_delay)
+        deadline = None  # a Retry-After is honoured up to the job's deadline, not past it
+        if self.job_timeout_seconds:
+            deadline = time.monotonic() + self.job_timeout_seconds
         try:
             config = await GenesysScimHook(self.conn_id).aget_scim_config()
-            outcome = await apply_batch_file(config, self.batch_path)
+            outcome = await apply_batch_file(config, self.batch_path, deadline=deadline)
         except Exception as exc:  # an exception in run() would lose the event: report it
+            described = describe_exception(exc)  # type, and a message free of personal data
+            self.log.error("Batch job %s could not run: %s", self.batch_path, described)
             yield TriggerEvent(
                 {
                     "status": "error",
                     "batch_path": self.batch_path,
-                    "message": f"{type(exc).__name__}: batch job could not run",
+                    "message": f"batch job could not run: {described}",
                 }
             )
             return

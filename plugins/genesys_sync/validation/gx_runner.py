@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,30 @@ class SuiteRun:
     outcomes: list[CheckOutcome]
 
 
+GX_LOGGER = "great_expectations"
+
+
+@contextlib.contextmanager
+def quiet_gx(level: int = logging.WARNING) -> Iterator[None]:
+    """GX's loggers (``great_expectations`` and its children) at ``level`` (WARNING) while the
+    gate runs, so its thousands of INFO/DEBUG lines stay out of the task log; the levels they
+    had are restored after. Usable as a decorator."""
+    names = [GX_LOGGER] + [
+        name for name in logging.root.manager.loggerDict if name.startswith(GX_LOGGER + ".")
+    ]
+    loggers = [logging.getLogger(name) for name in names]
+    before = [logger.level for logger in loggers]
+    for logger, was in zip(loggers, before, strict=True):
+        if logger.name == GX_LOGGER or logging.NOTSET < was < level:
+            logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, was in zip(loggers, before, strict=True):
+            logger.setLevel(was)
+
+
+@quiet_gx()
 def open_context() -> FileDataContext:
     """The file data context in ``$GENESYS_SYNC_HOME/gx`` (progress bars, analytics off)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -68,6 +95,7 @@ def open_context() -> FileDataContext:
     return context
 
 
+@quiet_gx()
 def run_suites(
     context: FileDataContext,
     frame: pd.DataFrame,
@@ -113,6 +141,7 @@ def _runnable(suite: gx.ExpectationSuite, columns: set[str]) -> gx.ExpectationSu
     )
 
 
+@quiet_gx()
 def publish_data_docs(
     context: FileDataContext,
     runs: list[SuiteRun],
