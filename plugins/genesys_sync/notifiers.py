@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from genesys_sync import report
+from genesys_sync import audit
 from genesys_sync.hooks.webhook import WebhookHook
 
 ALERT_CONN_ID = "sync_alerts"
@@ -38,7 +38,7 @@ class SyncAlertNotifier(BaseNotifier):
             "error_type": type(exc).__name__ if exc else None,
             "message": str(exc)[:1000] if exc else None,
         }
-        report.audit(
+        audit.audit(
             "TASK_FAILED", event["run_id"], task_id=event["task_id"], error_type=event["error_type"]
         )
         try:

@@ -12,18 +12,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-# The audit trail lives in ``genesys_sync.audit``; these names stay importable from here.
-from genesys_sync.audit import audit, audit_operations, utcnow_iso
-
 __all__ = [
-    "audit",
     "api_figures",
-    "audit_operations",
     "count_applied",
     "merge_client_stats",
     "format_summary",
     "read_json",
-    "utcnow_iso",
     "write_json",
     "write_text",
 ]

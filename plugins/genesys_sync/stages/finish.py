@@ -153,14 +153,14 @@ def finish_stage(
         "plan_summary_path": str(run_dir / "plan.md") if plan_doc else None,
         "rejects_path": gate.get("rejects_path"),
         "data_docs_path": gate.get("data_docs_path"),
-        "finished_at": reporting.utcnow_iso(),
+        "finished_at": audit.utcnow_iso(),
         # Intents without a result line, closed now (by outcome): writes a killed job made.
         "intents_closed": closed,
         # The server's own explanation of each refused operation (owner-only file).
         "refused": refused_operations(results),
     }
     try:
-        reporting.audit(
+        audit.audit(
             "SYNC_SUCCESS" if status == "success" else "SYNC_FAILURE",
             run_id,
             writes=writes,

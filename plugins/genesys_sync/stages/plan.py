@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from genesys_sync import audit, settings
 from genesys_sync import report as reporting
-from genesys_sync import settings
 from genesys_sync.config import SyncConfig
 from genesys_sync.mapping import MANAGER_PATH
 from genesys_sync.plan import Change, Kind, PlanOptions, batches, order_creates, plan_sync
@@ -328,7 +328,7 @@ def plan_stage(
                 run_dir / "plan.json",
                 {"run_id": run_id, "error": message, "check": exc.check, "counts": {}},
             )
-            reporting.audit("PLAN_STOPPED", run_id, check=exc.check)
+            audit.audit("PLAN_STOPPED", run_id, check=exc.check)
             raise PlanStopped(message) from exc
         if discovery is None:  # read from the target: cache it for incremental runs
             _store_discovery(store, scim, view)
@@ -468,7 +468,7 @@ def plan_stage(
         "plan_path": str(run_dir / "plan.json"),
     }
     reporting.write_json(run_dir / "batches" / "index.json", out)
-    reporting.audit("PLANNED", run_id, dry_run=dry_run, counts=counts, reason=dry_reason)
+    audit.audit("PLANNED", run_id, dry_run=dry_run, counts=counts, reason=dry_reason)
     return out
 
 

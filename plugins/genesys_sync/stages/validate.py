@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from genesys_sync import audit, run_lock, settings
 from genesys_sync import report as reporting
-from genesys_sync import run_lock, settings
 from genesys_sync.config import SyncConfig
 from genesys_sync.scim.connection import ScimConnectionConfig
 from genesys_sync.stages.common import GateBlocked, client_stats
@@ -150,7 +150,7 @@ def validate_stage(
         }
         reporting.write_json(run_dir / "gate.json", summary)
         if not result.passed:
-            reporting.audit(
+            audit.audit(
                 "GATE_BLOCKED",
                 run_id,
                 export_location=location,
@@ -161,7 +161,7 @@ def validate_stage(
         store.record_export(
             run_id, logical_date, result.row_count, result.accepted_count, applied=False
         )
-        reporting.audit(
+        audit.audit(
             "GATE_PASSED",
             run_id,
             export_location=location,
