@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean audit-verify
+.PHONY: help install demo test test-fast airflow sync sandbox lint format lock bench clean audit-verify audit-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,8 +32,8 @@ install: $(VENV)/.installed  ## create .venv and install the pinned dependencies
 demo: install  ## start the sandbox, sync the sample export through the DAG, print the summary
 	$(CLI) demo
 
-test: install  ## the whole test suite (what CI runs): unit, stage, e2e and deployment tiers
-	$(PYTEST) $(PYTEST_ARGS)
+test: install  ## the whole test suite (what CI runs); writes docs/reliability.md from its figures
+	GENESYS_SYNC_RELIABILITY_DOC=docs/reliability.md $(PYTEST) $(PYTEST_ARGS)
 
 test-fast: install  ## unit + stage tier (no Airflow run): the loop while developing
 	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)
@@ -43,6 +43,10 @@ airflow: install  ## Airflow (what `airflow standalone` runs) + the sandbox, on 
 
 sync: install  ## one sync: make sync EXPORT=<path or URI> [CONF='{"dry_run": true}']
 	$(CLI) sync $(if $(EXPORT),--export "$(EXPORT)") --conf '$(CONF)'
+
+audit-deps: install  ## pip-audit of every pinned package in constraints.txt (needs a vulnerability service)
+	$(VENV)/bin/uv tool run --from pip-audit==2.10.1 pip-audit -r constraints.txt --no-deps \
+		--disable-pip --strict --progress-spinner off
 
 audit-verify: install  ## check the audit log's hash chain ($AUDIT_LOG_PATH or the home's audit/audit.jsonl)
 	$(PY) -m genesys_sync.audit verify
@@ -59,8 +63,8 @@ format: install
 lock: install  ## re-resolve requirements*.txt and rewrite constraints.txt
 	$(VENV)/bin/uv pip compile --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
 
-bench: install  ## benchmarks: gate speed and memory, DAG parse time, planning
-	$(PY) benchmarks/bench_gate.py && $(PY) benchmarks/bench_parse.py && $(PY) benchmarks/bench_plan.py && $(PY) benchmarks/bench_requests.py
+bench: install  ## every benchmark in one run (~15 min): writes benchmarks/RESULTS.md
+	$(PY) benchmarks/bench.py
 
 clean:  ## remove the local state (runs, audit log, Airflow home); keeps .venv
 	rm -rf $(GENESYS_SYNC_HOME)

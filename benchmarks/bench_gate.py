@@ -2,7 +2,7 @@
 
 # Usage: .venv/bin/python benchmarks/bench_gate.py [--rows 100000] [--no-record]
 # Generates the export, then reads and gates it in a fresh child process (so the peak RSS is the
-# gate's own), prints wall time per phase and peak RSS, and appends a line to RESULTS.md.
+# gate's own), prints wall time per phase and peak RSS, and appends a line to RESULTS-gate.md.
 # Budget: under 20 s and 1.5 GB on a 2-core machine.
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "RESULTS.md"
+RESULTS = HERE / "RESULTS-gate.md"
 BUDGET_SECONDS = 20.0
 BUDGET_MB = 1536.0
 
@@ -83,7 +83,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS-gate.md")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

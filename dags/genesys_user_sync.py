@@ -12,7 +12,9 @@ Keeps Genesys Cloud's users in sync with the nightly HRIS export.
    (the SCIM calls run there, sharing one rate limiter per connection).
    Deactivations above the safety threshold are held: **approve_removals** asks in the UI
    (unanswered: rejected), then **apply_held** applies them.
-5. **report**: run report, state, audit trail (runs whatever happened upstream).
+5. **report**: run report, state, audit trail (runs whatever happened upstream); an event on
+   the organisation's Asset `genesys://<API host>/users` when the run applied something.
+   The run's plan, report, rejects and held removals: its **Sync results** tab.
 6. **notify_hris**: webhook to the HR system.
 7. **outcome**: fails the run when the gate blocked, the target stayed unreachable or too
    many operations failed; per-user problems are reported, not fatal.
@@ -30,8 +32,15 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, task
 
+from genesys_sync.assets import GENESYS_USERS, HRIS_EXPORT
 from genesys_sync.dag_support import export_location, held_summary
-from genesys_sync.notifiers import SyncAlertNotifier
+from genesys_sync.notifiers import (
+    ApprovalRequestNotifier,
+    AuditTaskFailure,
+    RunFailureAlert,
+    approvers,
+    deadline_alert,
+)
 from genesys_sync.operators.apply_batch import ApplyBatchOperator
 from genesys_sync.sensors.export import HrisExportSensor
 
@@ -71,8 +80,12 @@ RUN_SECTION, RISKY_SECTION, APPROVAL_SECTION = "Run", "Risky switches", "Approva
         "owner": "data-engineering",
         "retries": 1,
         "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": [SyncAlertNotifier()],
+        "on_failure_callback": [AuditTaskFailure()],  # the audit event, per task
     },
+    # One alert per failed run (the stage that failed first), through the notifiers that
+    # alerts: in sync.yaml configures; a deadline alert when a run is not done in time.
+    on_failure_callback=RunFailureAlert(),
+    deadline=deadline_alert(),
     user_defined_macros={"export_location": export_location, "held_summary": held_summary},
     params={
         # Titles and sections for the trigger form; a "null" type marks a field as optional
@@ -139,7 +152,7 @@ def genesys_user_sync():
     # No retry: the deadline already is the patience; a retry would wait a second period.
     wait = HrisExportSensor(task_id="wait_for_export", location=EXPORT, retries=0)
 
-    @task
+    @task(inlets=[HRIS_EXPORT])
     def validate(location: str, **context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -185,19 +198,20 @@ def genesys_user_sync():
             )
         except CapacityExceeded as exc:  # the licence limit: a retry plans the same
             raise AirflowFailException(str(exc)) from None
-        return planned["phase1"]  # the first wave of batch jobs
+        # The batch index (runs.BatchIndex: each phase's batch files) for the later waves; the
+        # first wave's files as the return value (a mapped task maps over that one only).
+        context["ti"].xcom_push(key="batch_index", value=planned)
+        return planned["phase1"]
 
     @task(trigger_rule="none_failed")
-    def manager_links(**context) -> list[str]:
+    def manager_links(planned: dict, **context) -> list[str]:
         from genesys_sync.stages.plan import link_batches
 
-        return link_batches(context["run_id"])
+        return link_batches(context["run_id"], planned["phase2"])
 
     @task.short_circuit(trigger_rule="none_failed", ignore_downstream_trigger_rules=False)
-    def removals_held(**context) -> bool:
-        from genesys_sync.stages.plan import planned_batches
-
-        held = planned_batches(context["run_id"], "held_batches")
+    def removals_held(planned: dict, **context) -> bool:
+        held = planned["held_batches"]
         return bool(held) and context["params"].get("wait_for_approval") is not False
 
     approve = ApprovalOperator(
@@ -206,16 +220,18 @@ def genesys_user_sync():
         body="{{ held_summary(run_id) }}",
         defaults="Reject",  # an unanswered request expires to "reject"
         response_timeout=APPROVAL_TIMEOUT,
+        notifiers=[ApprovalRequestNotifier()],  # someone is told that approval waits
+        assigned_users=approvers(),  # $GENESYS_SYNC_APPROVERS; unset: anyone allowed
     )
 
     @task
-    def held_batches(**context) -> list[str]:
-        from genesys_sync.stages.plan import planned_batches
+    def held_batches(planned: dict) -> list[str]:
+        return planned["held_batches"]
 
-        return planned_batches(context["run_id"], "held_batches")
-
-    @task(trigger_rule="all_done", retries=0)
+    # An event on the organisation's users asset when the run applied something (not dry).
+    @task(trigger_rule="all_done", retries=0, outlets=[GENESYS_USERS])
     def report(**context) -> dict:
+        from genesys_sync.assets import emit_users_updated
         from genesys_sync.config import load_config
         from genesys_sync.dag_support import run_date, started_at
         from genesys_sync.hooks.genesys import GenesysScimHook
@@ -226,7 +242,7 @@ def genesys_user_sync():
             scim = GenesysScimHook(CONN_ID).get_scim_config()
         except Exception:  # no connection: those intents are closed as "unknown"
             scim = None
-        return finish_stage(
+        summary = finish_stage(
             context["run_id"],
             load_config(),
             started_at(context["dag_run"]),
@@ -234,18 +250,18 @@ def genesys_user_sync():
             employee_ids=RunParams.from_mapping(context["params"]).employee_ids,
             scim=scim,
         )
+        base_url = scim.base_url if scim else None
+        emit_users_updated(context["outlet_events"], summary, base_url, context["run_id"])
+        return summary
 
     @task(trigger_rule="all_done")
     def notify_hris(**context) -> None:
-        from genesys_sync import settings
+        from genesys_sync import runs
         from genesys_sync.hooks.webhook import WebhookHook
-        from genesys_sync.report import read_json
         from genesys_sync.webhook import webhook_payload
 
-        path = settings.run_dir(context["run_id"]) / "report.json"
-        summary = (
-            read_json(path) if path.exists() else {"run_id": context["run_id"], "status": "failed"}
-        )
+        report = runs.Run(context["run_id"]).read(runs.REPORT)
+        summary = report or {"run_id": context["run_id"], "status": "failed"}
         WebhookHook("hris_webhook").send(webhook_payload(summary))
 
     @task(trigger_rule="all_done", retries=0)
@@ -260,20 +276,22 @@ def genesys_user_sync():
         return check_outcome(context["run_id"], failed_tasks=failed)
 
     gate = validate(EXPORT)
+    first_wave = plan(gate)
+    planned = first_wave["batch_index"]
     applied = ApplyBatchOperator.partial(task_id="apply_batch", conn_id=CONN_ID).expand(
-        batch_path=plan(gate)
+        batch_path=first_wave
     )
-    links = manager_links()
+    links = manager_links(planned)
     linked = ApplyBatchOperator.partial(task_id="link_managers", conn_id=CONN_ID).expand(
         batch_path=links
     )
-    approved = held_batches()
+    approved = held_batches(planned)
     held = ApplyBatchOperator.partial(task_id="apply_held", conn_id=CONN_ID).expand(
         batch_path=approved
     )
     wait >> gate
     applied >> links
-    applied >> removals_held() >> approve >> approved
+    applied >> removals_held(planned) >> approve >> approved
     done = report()
     [linked, held] >> done
     done >> notify_hris() >> outcome()

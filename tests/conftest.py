@@ -21,7 +21,13 @@ for _var in (
     "GENESYS_SYNC_STATE_URL",
     "GENESYS_SYNC_CONFIG",
     "HRIS_EXPORT_PATH",
+    "GENESYS_SYNC_RATE_LIMIT_REDIS_URL",
 ):
     os.environ.pop(_var, None)
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.targets", "tests.fixtures.webhook"]
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+    "tests.fixtures.targets",
+    "tests.fixtures.webhook",
+    "tests.fixtures.reliability",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -215,10 +216,10 @@ async def test_400_invalid_vers_is_a_stale_version_that_is_rediffed():
     assert result.outcome == Outcome.APPLIED and patches == ['W/"1"', 'W/"2"']
 
 
-def _ordered(*rows, batch_size=10):
+def _ordered(*rows, batch_size=10, paths=MANAGED_PATHS):
     from genesys_sync.plan import order_creates
 
-    plan = _plan([], *rows)
+    plan = _plan([], *rows, paths=paths)
     first, second = order_creates(
         [c for c in plan.writes if c.phase == 1],
         [c for c in plan.writes if c.phase == 2],
@@ -250,3 +251,58 @@ async def test_a_report_of_a_failed_manager_is_created_without_one(client, sandb
     assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" not in (
         results["E1"].changed
     )
+
+
+@pytest.mark.parametrize(("max_operations", "requests"), [(10, 1), (2, 2)])
+async def test_bulk_creates_reference_their_managers_by_bulk_id(
+    plain_scim, max_operations, requests
+):
+    """Managers and reports in one Bulk request (``"bulkId:M1"``, resolved by the server);
+    across a request boundary, the manager's id from the earlier request."""
+    async with AsyncScimClient(_config(plain_scim)) as client:
+        paths = supported_paths(await client.schemas())
+        batch = _ordered(
+            row("M1"),
+            row("E1", manager_employee_id="M1"),
+            row("E2", manager_employee_id="E1"),
+            row("E3", manager_employee_id="M1"),
+            paths=paths,
+        )
+        applier = BulkBatchApplier(client, max_operations=max_operations, max_payload=1_000_000)
+        results = {r.employee_id: r for r in await applier.apply(batch)}
+        assert {r.outcome for r in results.values()} == {Outcome.APPLIED}
+        assert {r.note for r in results.values()} == {"bulk"}
+        assert client.stats.by_method == {"GET": 1, "POST": requests}  # schemas, then Bulk
+    users = {u["externalId"]: u for u in plain_scim.users()}
+    ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    managers = {eid: (u.get(ent) or {}).get("manager", {}).get("value") for eid, u in users.items()}
+    ids = {eid: u["id"] for eid, u in users.items()}
+    assert managers == {"M1": None, "E1": ids["M1"], "E2": ids["E1"], "E3": ids["M1"]}
+
+
+async def test_an_unreachable_bulk_request_reports_its_operations_instead_of_failing_the_job(
+    plain_scim,
+):
+    """A Bulk request that cannot reach the target: its operations (and the rest of the batch,
+    not sent) come back as unreachable results, each intent closed by its result, for the
+    job's rounds to send again, rather than an exception that fails the whole batch."""
+    from tests.fixtures.sandbox import free_port
+
+    events: list[tuple[str, str]] = []
+
+    async def record(kind, change, result=None):
+        events.append((kind, change.employee_id))
+        return True
+
+    config = _config(plain_scim)
+    down = f"http://127.0.0.1:{free_port()}/scim/v2"
+    config = dataclasses.replace(config, base_url=down, max_attempts=2, max_backoff_seconds=0.1)
+    batch = _ordered(row("M1"), row("E1", manager_employee_id="M1"), row("E2"))
+    async with AsyncScimClient(config) as client:
+        applier = BulkBatchApplier(client, 1, 1_000_000, on_event=record)  # one per request
+        results = await applier.apply(batch)
+    assert [(r.employee_id, r.outcome, r.unreachable) for r in results] == [
+        (c.employee_id, Outcome.FAILED, True) for c in batch
+    ]
+    # Only the first request was sent: its intent and its result; the others were not sent.
+    assert events == [("intent", batch[0].employee_id), ("result", batch[0].employee_id)]

@@ -12,6 +12,7 @@ import pytest
 
 from genesys_sync import settings
 from genesys_sync.report import write_json, write_text
+from genesys_sync.runs import Run
 from genesys_sync.state import StateStore
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
@@ -48,7 +49,7 @@ def test_an_existing_world_readable_state_is_made_owner_only(tmp_path, umask_022
 
 def test_run_artifacts_are_owner_only(tmp_path, monkeypatch, umask_022):
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path / "home"))
-    run = settings.run_dir("manual__2026-11-27T00:00:00+00:00")
+    run = Run("manual__2026-11-27T00:00:00+00:00").prepare()
     write_json(run / "results" / "phase1-0001.json", {"results": []})
     write_text(run / "plan.md", "# plan\n")
     (run / "loose.csv").write_text("a,b\n")  # what a library writes with the umask's mode

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from genesys_sync import settings
 from genesys_sync.dag_support import held_summary
 from genesys_sync.markup import md_code, md_text
+from genesys_sync.runs import Run
 from genesys_sync.stages.plan import plan_markdown
 
 HOSTILE_IDS = [
@@ -109,7 +109,7 @@ def test_plan_markdown_escapes_every_value() -> None:
 def test_held_summary_escapes_every_value(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path / "home"))
     run_id = "manual__2026-11-27"
-    (settings.run_dir(run_id) / "plan.json").write_text(json.dumps(plan_doc(HOSTILE_IDS)))
+    (Run(run_id).prepare() / "plan.json").write_text(json.dumps(plan_doc(HOSTILE_IDS)))
 
     text = held_summary(run_id)
 
@@ -118,4 +118,4 @@ def test_held_summary_escapes_every_value(monkeypatch, tmp_path) -> None:
     for line in body:
         assert rendered_markup(line) == [], line
     assert "<script>" not in text and "](http" not in text.replace("\\](", "")
-    assert f"`{settings.run_dir(run_id) / 'plan.md'}`" in text
+    assert f"`{Run(run_id).root / 'plan.md'}`" in text

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from genesys_sync import run_lock
 from genesys_sync.run_lock import HomeLocked, RunLocked
+from genesys_sync.state import metadata
 
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
@@ -25,6 +26,7 @@ PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 def engine(request, tmp_path):
     if request.param == "sqlite":
         engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+        metadata.create_all(engine)  # what StateStore() does
         yield engine
         engine.dispose()
         return
@@ -33,6 +35,7 @@ def engine(request, tmp_path):
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine = sa.create_engine(f"{PG}/{name}")
+    metadata.create_all(engine)
     yield engine
     engine.dispose()
     with admin.connect() as conn:

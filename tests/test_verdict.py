@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genesys_sync.report import write_json
+from genesys_sync.runs import Run
 from genesys_sync.stages.common import SyncFailed
 from genesys_sync.stages.finish import check_outcome, failed_tasks_of
 
@@ -30,10 +31,9 @@ def test_the_earliest_stage_comes_first():
 
 def test_the_verdict_names_the_stage_that_failed_first(tmp_path, monkeypatch):
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
-    from genesys_sync import settings
 
     write_json(
-        settings.run_dir("r1") / "report.json",
+        Run("r1").prepare() / "report.json",
         {"status": "failed", "failure_reason": "the target was unreachable (...)"},
     )
     with pytest.raises(SyncFailed) as caught:

@@ -65,6 +65,8 @@ class AdminApi:
                 return json_response(start_response, 200, users)
             case "POST /users":
                 return self.seed_user(environ, start_response)
+            case "GET /tokens":  # for leak checks: where must no token appear?
+                return json_response(start_response, 200, sandbox.tokens.issued())
         body = genesys_error(404, f"No sandbox admin endpoint for {method} {PREFIX}{path}")
         return json_response(start_response, 404, body)
 

@@ -40,9 +40,10 @@ class SandboxApplication:
     """Route requests to the token endpoint, the SCIM users, the catalogue and the admin API.
 
     Every ``/api/v2/`` request goes through, in order: the 512,000-byte body limit (413),
-    latency, forced 429s, connection resets, random 503s, then the per-token rate limit
-    (429). A user list over ``max_untrimmed_page_size`` that returns the expensive attributes
-    answers 429 too, once authenticated. The admin endpoints skip all of it and are not counted.
+    latency, forced 429s, malformed answers, connection resets, random 503s, then the per-token
+    rate limit (429). A user list over ``max_untrimmed_page_size`` that returns the expensive
+    attributes answers 429 too, once authenticated. The admin endpoints skip all of it and are
+    not counted.
     """
 
     def __init__(self, options: SandboxOptions) -> None:
@@ -113,6 +114,8 @@ class SandboxApplication:
             retry_after = {"Retry-After": str(settings.retry_after_seconds)}
             body = rate_limit_error(settings.requests_per_minute)
             return json_response(start_response, 429, body, retry_after)
+        if fault is Fault.MALFORMED:
+            return malformed_response(start_response, settings.malformed_kind)
         if fault is Fault.RESET and RESET_CONNECTION in environ:
             log.info("%s %s -> connection reset (fault)", environ["REQUEST_METHOD"], path)
             self.stats.record(environ["REQUEST_METHOD"], None)
@@ -125,7 +128,8 @@ class SandboxApplication:
         token = bearer_token(environ)
         authenticated = self.tokens.is_valid(token)
         if authenticated:
-            retry_after_seconds = self.limiter.acquire(str(token), settings.requests_per_minute)
+            key = "client" if settings.rate_limit_per == "client" else str(token)
+            retry_after_seconds = self.limiter.acquire(key, settings.requests_per_minute)
             if retry_after_seconds is not None:
                 retry_after = {"Retry-After": str(retry_after_seconds)}
                 body = rate_limit_error(settings.requests_per_minute)
@@ -141,3 +145,23 @@ class SandboxApplication:
         if AuthorizationApi.serves(path):
             return self.authorization(environ, start_response)
         return json_response(start_response, 404, genesys_error(404, "Not found."))
+
+
+HUGE_BODY_BYTES = 16 * 1024 * 1024
+_HTML_502 = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    b"</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+def malformed_response(start_response: "StartResponse", kind: str) -> Iterable[bytes]:
+    """An answer no SCIM server should give (the request itself is not served)."""
+    if kind == "invalid_json":
+        status, media, body = "200 OK", "application/scim+json", b'{"schemas": ["urn:ietf:par'
+    elif kind == "html_error":
+        status, media, body = "502 Bad Gateway", "text/html", _HTML_502
+    else:  # huge_body
+        status, media = "502 Bad Gateway", "text/html"
+        body = _HTML_502 + b"<!-- " + b"x" * HUGE_BODY_BYTES + b" -->"
+    start_response(status, [("Content-Type", media), ("Content-Length", str(len(body)))])
+    return [body]

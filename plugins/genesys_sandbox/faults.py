@@ -1,4 +1,5 @@
-"""Fault knobs (latency, 503s, connection resets, forced 429s, limits) and their runtime state."""
+"""Fault knobs (latency, 503s, connection resets, forced 429s, malformed answers, limits) and
+their runtime state."""
 
 import dataclasses
 import random
@@ -22,6 +23,9 @@ class FaultSettings:
     max_untrimmed_page_size: int = 25
     expire_tokens: bool = False
     seed: int | None = None
+    malformed: int = 0
+    malformed_kind: str = "invalid_json"
+    rate_limit_per: str = "token"
 
 
 class Fault(Enum):
@@ -30,10 +34,26 @@ class Fault(Enum):
     FORCED_429 = "forced_429"
     RESET = "reset"
     ERROR_503 = "error_503"
+    MALFORMED = "malformed"
+
+
+MALFORMED_KINDS = ("invalid_json", "html_error", "huge_body")
+RATE_LIMIT_SCOPES = ("token", "client")
+"""What ``requests_per_minute`` counts: each token's requests (Genesys documents the limit per
+client-credentials token), or every token of the OAuth client together (processes that each
+fetch a token then share one budget: what a shared limiter must keep to)."""
+"""What a malformed answer is: a 200 whose JSON is cut short, a proxy's 502 HTML page, or a
+502 whose body is 16 MiB."""
 
 
 RATE_KNOBS = {"error_rate", "reset_rate"}
-COUNT_KNOBS = {"latency_ms", "force_429", "retry_after_seconds", "max_untrimmed_page_size"}
+COUNT_KNOBS = {
+    "latency_ms",
+    "force_429",
+    "retry_after_seconds",
+    "max_untrimmed_page_size",
+    "malformed",
+}
 POSITIVE_KNOBS = {"token_lifetime_seconds", "requests_per_minute"}
 
 
@@ -47,6 +67,14 @@ def check_knob(name: str, value: Any) -> None:
     if name == "expire_tokens":
         if not isinstance(value, bool):
             raise ValueError("expire_tokens must be a boolean")
+        return
+    if name == "rate_limit_per":
+        if value not in RATE_LIMIT_SCOPES:
+            raise ValueError(f"rate_limit_per must be one of {', '.join(RATE_LIMIT_SCOPES)}")
+        return
+    if name == "malformed_kind":
+        if value not in MALFORMED_KINDS:
+            raise ValueError(f"malformed_kind must be one of {', '.join(MALFORMED_KINDS)}")
         return
     if name == "seed":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -111,6 +139,9 @@ class Faults:
             if settings.force_429 > 0:
                 settings.force_429 -= 1
                 return Fault.FORCED_429
+            if settings.malformed > 0:
+                settings.malformed -= 1
+                return Fault.MALFORMED
             if settings.reset_rate and self._random.random() < settings.reset_rate:
                 return Fault.RESET
             if settings.error_rate and self._random.random() < settings.error_rate:

@@ -30,6 +30,7 @@ from genesys_sync.mapping import (
 )
 from genesys_sync.mapping import patch_operations as _patch_ops
 from genesys_sync.plan import Change, Kind
+from genesys_sync.scim.bulk import BULK_ID_PREFIX, chunk_bulk_operations
 from genesys_sync.scim.errors import (
     ScimAuthError,
     ScimConflict,
@@ -441,72 +442,70 @@ class BulkBatchApplier(BatchApplier):
         return op
 
     async def apply(self, changes: Iterable[Change]) -> list[OpResult]:
-        """Bulk requests level by level of the management tree: a create that waits for its
-        manager's (``after_manager``) goes in a request after the manager's, with its id."""
-        changes = list(changes)
-        depth: dict[str, int] = {}
-        levels: list[list[Change]] = []
-        for change in changes:  # a manager's create comes before its reports' (order_creates)
-            level = 0
-            if change.after_manager and change.manager_employee_id in depth:
-                level = depth[change.manager_employee_id] + 1
-            if change.kind is Kind.CREATE:
-                depth[change.employee_id] = level
-            while len(levels) <= level:
-                levels.append([])
-            levels[level].append(change)
-        results: dict[int, OpResult] = {}
-        ids: dict[str, str | None] = {}
-        for level_changes in levels:
-            ready = [
-                with_manager(c, ids.get(c.manager_employee_id or "")) if c.after_manager else c
-                for c in level_changes
-            ]
-            for change, result in zip(level_changes, await self._apply_bulk(ready), strict=True):
-                results[id(change)] = result
-                if change.kind is Kind.CREATE and result.outcome in (
-                    Outcome.APPLIED,
-                    Outcome.UNCHANGED,
-                ):
-                    ids[change.employee_id] = result.target_id
-        return [results[id(c)] for c in changes]
+        """The batch in as few Bulk requests as the server's limits allow: a create that waits
+        for its manager's (``after_manager``) references it as ``"bulkId:<employee id>"``, which
+        the server resolves within the request (RFC 7644 3.7.2), so managers and their reports
+        travel together. Where a request boundary falls between them, the report's create goes
+        with the manager's id from the earlier request (or without a manager when that create
+        failed: the next run links it, as on the single-call path)."""
+        originals = list(changes)
+        creates = {c.employee_id for c in originals if c.kind is Kind.CREATE}
+        sent = [
+            with_manager(c, f"{BULK_ID_PREFIX}{c.manager_employee_id}")
+            if c.after_manager and c.manager_employee_id in creates
+            else c
+            for c in originals
+        ]
+        return await self._apply_bulk(sent, originals)
 
-    async def _apply_bulk(self, changes: list[Change]) -> list[OpResult]:
-        from genesys_sync.scim.bulk import chunk_bulk_operations
-
-        changes = list(changes)
+    async def _apply_bulk(self, changes: list[Change], originals: list[Change]) -> list[OpResult]:
         bulkable = [
-            c
-            for c in changes
+            i
+            for i, c in enumerate(changes)
             if c.kind in self.BULK_KINDS and (c.kind is Kind.CREATE or c.target_id)
         ]
-        single = [c for c in changes if c not in bulkable]
+        single = [i for i in range(len(changes)) if i not in set(bulkable)]
         results: dict[int, OpResult] = {}
-        replay: list[Change] = []
-        ops = [self._operation(c) for c in bulkable]
+        created: dict[str, str | None] = {}  # employee id -> target id, of answered creates
+        replay: list[int] = []
+        ops = [self._operation(changes[i]) for i in bulkable]
         start = 0
         for chunk in chunk_bulk_operations(ops, self.max_operations, self.max_payload):
             part = bulkable[start : start + len(chunk)]
             start += len(chunk)
-            for change in part:  # every operation of the request has its intent first
-                if not await self._record("intent", change):
+            here = {changes[i].employee_id for i in part if changes[i].kind is Kind.CREATE}
+            for n, i in enumerate(part):  # a reference to a create of an earlier request
+                manager = originals[i].manager_employee_id
+                if changes[i] is not originals[i] and manager not in here:
+                    changes[i] = with_manager(originals[i], created.get(manager or ""))
+                    chunk[n] = self._operation(changes[i])
+            for i in part:  # every operation of the request has its intent first
+                if not await self._record("intent", changes[i]):
                     raise self.stopped or RuntimeError("stopped")
             try:
                 answer = await self.client.bulk(chunk)
             except ScimError as exc:
-                if isinstance(exc, UNREACHABLE):
-                    raise
+                if isinstance(exc, UNREACHABLE):  # this request and the rest: not applied
+                    for i in bulkable[start - len(chunk) :]:
+                        results[i] = _unreachable(changes[i], exc)
+                        if i in part:  # sent: its intent gets its result
+                            await self._record("result", changes[i], results[i])
+                    for i in single:  # not sent either: the job's rounds send them again
+                        results[i] = _unreachable(changes[i], exc)
+                    single = []
+                    break
                 replay.extend(part)  # the whole request was refused: go one by one
-                for change in part:
-                    await self._replayed(change, exc.status)
+                for i in part:
+                    await self._replayed(changes[i], exc.status)
                 continue
             answers = answer.get("Operations") or []
-            for i, change in enumerate(part):
-                got = answers[i] if i < len(answers) else {}
+            for n, i in enumerate(part):
+                change = changes[i]
+                got = answers[n] if n < len(answers) else {}
                 status = int(str(got.get("status", "0"))[:3] or 0)
                 if 200 <= status < 300:
                     target_id = change.target_id or str(got.get("location", "")).rsplit("/")[-1]
-                    results[id(change)] = OpResult(
+                    results[i] = OpResult(
                         change.employee_id,
                         str(change.kind),
                         Outcome.APPLIED,
@@ -516,17 +515,26 @@ class BulkBatchApplier(BatchApplier):
                         status=status,
                         note="bulk",
                     )
-                    await self._record("result", change, results[id(change)])
+                    if change.kind is Kind.CREATE:
+                        created[change.employee_id] = target_id or None
+                    await self._record("result", change, results[i])
                 else:
-                    replay.append(change)
+                    replay.append(i)
                     await self._replayed(change, status)
         if self.stopped is not None:
             raise self.stopped
-        for change, result in zip(
-            replay + single, await super().apply(replay + single), strict=True
-        ):
-            results[id(change)] = result
-        return [results[id(c)] for c in changes]
+        # One by one: what a request refused, and what Bulk cannot carry. A replayed create
+        # whose manager was created above takes its id; one whose manager is replayed too
+        # waits for it (the single-call path).
+        again = [
+            with_manager(originals[i], created[m])
+            if originals[i].after_manager and (m := originals[i].manager_employee_id) in created
+            else originals[i]
+            for i in replay + single
+        ]
+        for i, result in zip(replay + single, await super().apply(again), strict=True):
+            results[i] = result
+        return [results[i] for i in range(len(changes))]
 
     async def _replayed(self, change: Change, status: int | None) -> None:
         """Close the bulk attempt's intent: the operation is sent again alone (new intent)."""
@@ -534,6 +542,20 @@ class BulkBatchApplier(BatchApplier):
             change.employee_id, str(change.kind), Outcome.REPLAYED, status=status, note="bulk"
         )
         await self._record("result", change, replayed)
+
+
+def _unreachable(change: Change, exc: ScimError) -> OpResult:
+    """The result of an operation whose Bulk request could not reach the target."""
+    return OpResult(
+        change.employee_id,
+        str(change.kind),
+        Outcome.FAILED,
+        target_id=change.target_id,
+        changed=change.changed,
+        status=getattr(exc, "status", None),
+        error=_error_name(exc),
+        unreachable=True,
+    )
 
 
 def summarise(results: Iterable[OpResult | Mapping[str, Any]]) -> dict[str, Any]:

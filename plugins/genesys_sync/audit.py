@@ -1,4 +1,6 @@
-"""The audit trail: append-only, hash-chained JSON Lines (``$AUDIT_LOG_PATH``).
+"""The audit trail: append-only, hash-chained JSON Lines (``$AUDIT_LOG_PATH``), or the same
+lines in the state database's ``audit_trail`` table (``GENESYS_SYNC_AUDIT_STORE=database``, for
+components on several hosts: see ``genesys_sync.audit_table``).
 
 One line per run event (``GATE_PASSED``, ``PLANNED``, ``SYNC_SUCCESS``, ...) and, written by
 the batch job while it runs, two per user operation: ``OPERATION_INTENT`` before the write is
@@ -15,6 +17,7 @@ its last line and write, so processes appending at once never fork the chain; ea
 one ``write()`` to a file opened in append mode, so a killed writer leaves no half line.
 
     python -m genesys_sync.audit verify [PATH]   # exit 0 intact, 1 naming the first bad line
+    python -m genesys_sync.audit export [--out FILE]   # the trail as JSON Lines (either store)
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ def append(
 
     Raises ``AuditUnavailable`` when the trail cannot be written (nothing half-written stays).
     """
+    if path is None and settings.audit_in_database():
+        return _append_to_table(records)
     try:
         target = Path(path) if path else settings.audit_log_path()
     except OSError as exc:
@@ -170,6 +175,25 @@ def append(
     finally:
         os.close(fd)  # releases the lock
     return seqs
+
+
+def _append_to_table(records: Sequence[Mapping[str, Any]]) -> list[int]:
+    from genesys_sync import audit_table
+
+    def seal(seq: int, last: bytes | None) -> list[bytes]:
+        prev, lines = (GENESIS if last is None else _sha(last)), []
+        for record in records:
+            lines.append(_seal(record, seq, prev))
+            seq, prev = seq + 1, _sha(lines[-1])
+        return lines
+
+    try:
+        return audit_table.append(settings.state_url(), seal)
+    except Exception as exc:  # the database's own errors: never the URL (it may hold a password)
+        raise AuditUnavailable(
+            "the audit trail (table audit_trail of the state database) cannot be written: "
+            f"{type(exc).__name__}"
+        ) from exc
 
 
 def audit(event: str, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -301,8 +325,21 @@ def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _in_table(path: Path | None) -> bool:
+    return path is None and settings.audit_in_database()
+
+
 def read_records(path: Path | None = None, offset: int = 0) -> Iterator[tuple[int, dict]]:
-    """(byte offset, record) of every parseable line from ``offset`` (a line start) on."""
+    """(position, record) of every parseable line from ``offset`` on: a byte offset (a line
+    start) in the file, a ``seq`` (the last one already read) in the table."""
+    if _in_table(path):
+        from genesys_sync import audit_table
+
+        for seq, line in audit_table.lines(settings.state_url(), after=offset):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                yield seq, record
+        return
     target = Path(path) if path else settings.audit_log_path()
     if not target.exists():
         return
@@ -328,7 +365,21 @@ class TrailScan:
 
 
 def scan(path: Path | None = None, checkpoint: str | None = None) -> TrailScan:
-    """Scan the trail, from ``checkpoint`` (an earlier scan's) when it still fits the file."""
+    """Scan the trail, from ``checkpoint`` (an earlier scan's) when it still fits the trail:
+    ``"inode:offset"`` in a file, ``"table:seq"`` in the database."""
+    intents: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if _in_table(path):
+        kind, _, at = (checkpoint or "").partition(":")
+        start = int(at) if kind == "table" and at.isdigit() else 0
+        last = start
+        try:
+            for last, record in read_records(None, start):  # noqa: B007 (the last seq read)
+                _track(intents, record)
+        except Exception as exc:
+            raise AuditUnavailable(
+                f"the audit trail (table audit_trail) cannot be read: {type(exc).__name__}"
+            ) from exc
+        return TrailScan(_oldest_first(intents), f"table:{last}")
     target = Path(path) if path else settings.audit_log_path()
     try:
         stat = target.stat()
@@ -338,21 +389,27 @@ def scan(path: Path | None = None, checkpoint: str | None = None) -> TrailScan:
     inode, _, at = (checkpoint or "").partition(":")
     if inode == str(stat.st_ino) and at.isdigit() and int(at) <= stat.st_size:
         offset = int(at)
-    intents: dict[tuple[Any, ...], dict[str, Any]] = {}
     try:
         for _start, record in read_records(target, offset):
-            event = record.get("event")
-            if event == INTENT:
-                intents[_key(record)] = record
-            elif event in (RESULT, CLOSED):
-                intents.pop(_key(record), None)
+            _track(intents, record)
     except OSError as exc:
         raise AuditUnavailable(
             f"the audit trail {target} cannot be read: {_describe(exc)}"
         ) from exc
-    open_ = sorted(intents.values(), key=lambda r: r.get("seq") or 0)
-    # Once ``open_`` is closed, every intent before this size has its record.
-    return TrailScan(open_, f"{stat.st_ino}:{stat.st_size}")
+    # Once the open intents are closed, every intent before this size has its record.
+    return TrailScan(_oldest_first(intents), f"{stat.st_ino}:{stat.st_size}")
+
+
+def _track(intents: dict[tuple[Any, ...], dict[str, Any]], record: Mapping[str, Any]) -> None:
+    event = record.get("event")
+    if event == INTENT:
+        intents[_key(record)] = dict(record)
+    elif event in (RESULT, CLOSED):
+        intents.pop(_key(record), None)
+
+
+def _oldest_first(intents: Mapping[tuple[Any, ...], dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(intents.values(), key=lambda r: r.get("seq") or 0)
 
 
 def closure_record(
@@ -393,48 +450,57 @@ def verify(path: Path | None = None, allow_legacy: bool = False) -> Verification
 
     Lines before the first chained line (written by versions without the chain) are refused
     unless ``allow_legacy``; the chain's first line must then follow the last of them."""
+    if _in_table(path):
+        from genesys_sync import audit_table
+
+        rows = (line + b"\n" for _seq, line in audit_table.lines(settings.state_url()))
+        return _verify_lines(rows, "table audit_trail", allow_legacy)
     target = Path(path) if path else settings.audit_log_path()
     if not target.exists():
         return Verification(False, 0, f"no audit log at {target}")
+    with target.open("rb") as fh:
+        return _verify_lines(fh, str(target), allow_legacy)
+
+
+def _verify_lines(raws: Iterable[bytes], name: str, allow_legacy: bool) -> Verification:
     prev_raw: bytes | None = None
     expected: int | None = None
     legacy = 0
     number = 0
-    with target.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):  # noqa: B007 (used after the loop)
-            if not raw.endswith(b"\n"):
-                return _bad(number, "is incomplete (no newline): a torn write or a cut file")
-            line = raw[:-1]
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return _bad(number, "is not valid JSON: edited or damaged")
-            if not _is_chained(record):
-                if expected is None:
-                    legacy += 1
-                    prev_raw = line
-                    continue
-                return _bad(number, "has no chain fields (seq, prev, hash): edited or inserted")
-            body = {k: v for k, v in record.items() if k != "hash"}
-            if record["hash"] != _sha(_canonical(body).encode()):
-                return _bad(number, "was edited: its content does not match its hash")
-            want = 1 if expected is None else expected
-            if record["seq"] != want:
-                return _bad(
-                    number,
-                    f"has seq {record['seq']}, expected {want}: a line was removed here or "
-                    "the lines were reordered",
-                )
-            want_prev = GENESIS if prev_raw is None else _sha(prev_raw)
-            if record["prev"] != want_prev:
-                return _bad(
-                    number,
-                    f"does not follow line {number - 1}: that line was edited, removed or reordered"
-                    if number > 1
-                    else "does not start the chain (prev is not the genesis hash)",
-                )
-            expected = want + 1
-            prev_raw = line
+    for number, raw in enumerate(raws, start=1):  # noqa: B007 (used after the loop)
+        if not raw.endswith(b"\n"):
+            return _bad(number, "is incomplete (no newline): a torn write or a cut file")
+        line = raw[:-1]
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return _bad(number, "is not valid JSON: edited or damaged")
+        if not _is_chained(record):
+            if expected is None:
+                legacy += 1
+                prev_raw = line
+                continue
+            return _bad(number, "has no chain fields (seq, prev, hash): edited or inserted")
+        body = {k: v for k, v in record.items() if k != "hash"}
+        if record["hash"] != _sha(_canonical(body).encode()):
+            return _bad(number, "was edited: its content does not match its hash")
+        want = 1 if expected is None else expected
+        if record["seq"] != want:
+            return _bad(
+                number,
+                f"has seq {record['seq']}, expected {want}: a line was removed here or "
+                "the lines were reordered",
+            )
+        want_prev = GENESIS if prev_raw is None else _sha(prev_raw)
+        if record["prev"] != want_prev:
+            return _bad(
+                number,
+                f"does not follow line {number - 1}: that line was edited, removed or reordered"
+                if number > 1
+                else "does not start the chain (prev is not the genesis hash)",
+            )
+        expected = want + 1
+        prev_raw = line
     if legacy and not allow_legacy:
         return Verification(
             False,
@@ -447,7 +513,7 @@ def verify(path: Path | None = None, allow_legacy: bool = False) -> Verification
     chained = number - legacy
     note = f" ({legacy} earlier line(s) predate the chain)" if legacy else ""
     return Verification(
-        True, number, f"{target}: {chained} line(s), chain intact{note}", None, legacy
+        True, number, f"{name}: {chained} line(s), chain intact{note}", None, legacy
     )
 
 
@@ -471,14 +537,45 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="accept lines written before the chain existed at the start of the log",
     )
+    export = sub.add_parser(
+        "export", help="write the trail as JSON Lines (from the database table or the file)"
+    )
+    export.add_argument("--out", help="the file to write (default: standard output)")
     args = parser.parse_args(argv)
-    path = Path(args.path) if args.path else _default_path()
+    if args.command == "export":
+        return _export(Path(args.out) if args.out else None)
+    # No path: the configured trail (the database table with GENESYS_SYNC_AUDIT_STORE=database).
+    path = Path(args.path) if args.path else None
+    if path is None and not settings.audit_in_database():
+        path = _default_path()
     result = verify(path, allow_legacy=args.allow_legacy)
+    where = path or "table audit_trail"
     if result.ok:
         print(f"OK: {result.message}")
         return 0
-    print(f"FAILED: {path}: {result.message}", file=sys.stderr)
+    print(f"FAILED: {where}: {result.message}", file=sys.stderr)
     return 1
+
+
+def _export(out: Path | None) -> int:
+    """Every line of the configured trail, byte for byte, each ending in a newline."""
+    if settings.audit_in_database():
+        from genesys_sync import audit_table
+
+        lines: Iterable[bytes] = (line for _, line in audit_table.lines(settings.state_url()))
+    else:
+        path = _default_path()
+        lines = path.read_bytes().splitlines() if path.exists() else []
+    if out is None:
+        for line in lines:
+            sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.flush()
+        return 0
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only
+    with os.fdopen(fd, "wb") as fh:
+        for line in lines:
+            fh.write(line + b"\n")
+    return 0
 
 
 def _default_path() -> Path:

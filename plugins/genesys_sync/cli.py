@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from genesys_sync import run_lock, settings
+from genesys_sync import run_lock, runs, settings
 from genesys_sync.report import format_summary, read_json
 
 DAG_ID = "genesys_user_sync"
@@ -145,9 +145,8 @@ def sandbox(port: int = SANDBOX_PORT, data_file: Path | None = None) -> Iterator
 
 
 def newest_report(since: float) -> Path | None:
-    runs = settings.sync_home() / "runs"
-    reports = [p for p in runs.glob("*/report.json") if p.stat().st_mtime >= since]
-    return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
+    found = runs.reports(since)
+    return found[-1] if found else None
 
 
 def _lease_note(env: Mapping[str, str]) -> str:

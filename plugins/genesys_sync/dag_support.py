@@ -30,19 +30,18 @@ def export_location(override: str | None, dag_run: Any) -> str:
 def held_summary(run_id: str) -> str:
     """Template macro: the approval request's body (employee ids and counts only), Markdown
     with every value escaped (``markup.md_text``)."""
-    from genesys_sync import settings
+    from genesys_sync import runs
     from genesys_sync.markup import md_code, md_text
-    from genesys_sync.report import read_json
 
-    plan_path = settings.run_dir(run_id) / "plan.json"
-    plan = read_json(plan_path)
+    run = runs.Run(run_id)
+    plan = run.read(runs.PLAN) or {"changes": [], "removal_threshold": 0, "managed_users": 0}
     held = [c for c in plan["changes"] if c.get("held")]
     threshold, managed = md_text(plan["removal_threshold"]), md_text(plan["managed_users"])
     lines = [
         f"The export would deactivate or delete **{len(held)}** users, more than the safety "
         f"threshold ({threshold} of {managed} managed users).",
         "Approve to apply them now; reject (or let the request expire) to keep them.",
-        f"Full plan: {md_code(settings.run_dir(run_id) / 'plan.md')}",
+        f"Full plan: {md_code(run.path(runs.PLAN_MARKDOWN))}",
         "",
     ]
     lines += [

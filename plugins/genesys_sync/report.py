@@ -54,15 +54,19 @@ def read_json(path: Path) -> Any:
 
 
 def count_applied(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """``applied`` writes per change type, and operations per outcome."""
+    """``applied`` writes per change type, operations per outcome, and operations per change
+    type and outcome (``operations``: what the metrics send)."""
     applied = dict.fromkeys(CHANGE_TYPES, 0)
     outcomes = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0}
+    operations: dict[str, dict[str, int]] = {}
     for r in results:
         outcome = r.get("outcome")
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if outcome == "applied" and r.get("kind") in applied:
             applied[r["kind"]] += 1
-    return {"applied": applied, "outcomes": outcomes}
+        by_outcome = operations.setdefault(str(r.get("kind")), {})
+        by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + 1
+    return {"applied": applied, "outcomes": outcomes, "operations": operations}
 
 
 def merge_client_stats(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -70,6 +74,7 @@ def merge_client_stats(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, A
     shape: what a stage or a batch job's attempts sent in all."""
     total, retries, rate_limited, token_fetches = 0, 0, 0, 0
     by_method: dict[str, int] = {}
+    by_status: dict[str, int] = {}
     latencies: list[float] = []
     for one in stats:
         if not one:
@@ -80,6 +85,8 @@ def merge_client_stats(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, A
         token_fetches += int(one.get("token_fetches") or 0)
         for method, count in (one.get("by_method") or {}).items():
             by_method[method] = by_method.get(method, 0) + int(count)
+        for status, count in (one.get("by_status") or {}).items():
+            by_status[str(status)] = by_status.get(str(status), 0) + int(count)
         latencies.extend(float(ms) for ms in one.get("latencies_ms") or ())
     return {
         "total": total,
@@ -88,6 +95,7 @@ def merge_client_stats(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, A
         "rate_limited": rate_limited,
         "token_fetches": token_fetches,
         "latencies_ms": latencies,
+        "by_status": by_status,
     }
 
 
@@ -106,6 +114,8 @@ def api_figures(stats: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
     return {
         "api_calls": merged["total"],
         "api_calls_by_method": dict(sorted(merged["by_method"].items())),
+        # Answered requests by HTTP status (timeouts and resets have none).
+        "api_calls_by_status": dict(sorted(merged["by_status"].items())),
         "http_429": merged["rate_limited"],
         "retries": merged["retries"],
         "token_requests": merged["token_fetches"],

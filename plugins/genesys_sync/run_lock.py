@@ -26,19 +26,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from genesys_sync.state import metadata
+from genesys_sync.state import run_lock
 
 HOLDER_ENV = "GENESYS_SYNC_RUN_HOLDER"
 LOCK_NAME = "sync"
-
-run_lock = sa.Table(
-    "run_lock",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("run_id", sa.String(250), nullable=False),
-    sa.Column("holder", sa.String(250), nullable=False),
-    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
-)
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,9 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def current_lease(engine: sa.Engine) -> Lease | None:
-    metadata.create_all(engine, tables=[run_lock])
+    """The lease held now, if any (``None`` too on a state database not yet created)."""
+    if not sa.inspect(engine).has_table(run_lock.name):
+        return None
     with engine.connect() as conn:
         row = conn.execute(sa.select(run_lock).where(run_lock.c.name == LOCK_NAME)).first()
     return Lease(row.run_id, row.holder, _as_utc(row.acquired_at)) if row else None
@@ -150,7 +143,6 @@ def acquire(
     """
     holder = holder or current_holder()
     now = now or datetime.now(UTC)
-    metadata.create_all(engine, tables=[run_lock])
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":  # serialise concurrent acquirers
             conn.execute(sa.text("LOCK TABLE run_lock IN EXCLUSIVE MODE"))
@@ -175,7 +167,6 @@ def acquire(
 
 def release(engine: sa.Engine, run_id: str) -> bool:
     """Give the lease back if ``run_id`` holds it; whether it did."""
-    metadata.create_all(engine, tables=[run_lock])
     with engine.begin() as conn:
         result = conn.execute(
             sa.delete(run_lock).where(run_lock.c.name == LOCK_NAME, run_lock.c.run_id == run_id)

@@ -31,16 +31,6 @@ def safe_run_id(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
 
 
-def run_dir(run_id: str) -> Path:
-    """The directory of one run's artifacts: plan, batches, results, rejects, report."""
-    path = sync_home() / "runs" / safe_run_id(run_id)
-    # Owner-only: batch files and the accepted rows hold personal data.
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
 def restrict_tree(root: Path) -> None:
     """Take the group's and others' permissions off ``root`` and everything below it, whatever
     the umask was when they were written (the gate's Parquet and CSV, Data Docs, ...)."""
@@ -58,6 +48,19 @@ def audit_log_path() -> Path:
     path = Path(os.environ.get("AUDIT_LOG_PATH") or sync_home() / "audit" / "audit.jsonl")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+AUDIT_STORE_ENV = "GENESYS_SYNC_AUDIT_STORE"
+
+
+def audit_in_database() -> bool:
+    """Whether the audit trail is the state database's ``audit_trail`` table
+    (``$GENESYS_SYNC_AUDIT_STORE=database``) rather than the JSON Lines file (``file``, the
+    default)."""
+    store = os.environ.get(AUDIT_STORE_ENV, "file").strip().lower() or "file"
+    if store not in ("file", "database"):
+        raise ValueError(f"{AUDIT_STORE_ENV} must be 'file' or 'database', not {store!r}")
+    return store == "database"
 
 
 #: Seconds a trigger waits before its first call (see ``ApplyBatchTrigger.run``).

@@ -45,6 +45,25 @@ managed_users = sa.Table(
     sa.Column("applied", sa.Text),
 )
 
+#: The one-run-at-a-time lease (``genesys_sync.run_lock``): one row while a run holds it.
+run_lock = sa.Table(
+    "run_lock",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("holder", sa.String(250), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: The audit trail when it lives here (``GENESYS_SYNC_AUDIT_STORE=database``): one row per line
+#: of the hash chain, never updated or deleted (``genesys_sync.audit_table``).
+audit_trail = sa.Table(
+    "audit_trail",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("line", sa.Text, nullable=False),
+)
+
 sync_meta = sa.Table(
     "sync_meta",
     metadata,

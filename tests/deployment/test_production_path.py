@@ -15,9 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from genesys_sync.cli import COMPONENTS
-from genesys_sync.settings import safe_run_id
+from tests.deployment.components import AIRFLOW, Deployment
 from tests.e2e.harness import (
     ROOT,
     SAMPLE,
@@ -38,79 +35,6 @@ from tests.fixtures.sandbox import free_port
 
 # One deployment per module (`--dist loadfile` keeps a module on one xdist worker).
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
-
-
-@pytest.fixture(scope="module")
-def databases():
-    suffix = uuid.uuid4().hex[:8]
-    names = {"airflow": f"gss_airflow_{suffix}", "state": f"gss_state_{suffix}"}
-    admin = sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield {k: f"{PG}/{v}" for k, v in names.items()}
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@dataclass
-class Deployment:
-    env: dict[str, str]
-    logs: Path
-    api: str
-    export: Path
-    scheduled: dict | None = None  # what the first, scheduled run left (see the fixture)
-
-    def airflow(self, *args: str) -> str:
-        return _airflow(self.env, *args)
-
-    def wait(self, predicate, timeout: float, what: str):
-        return _wait(predicate, timeout, what, self.logs)
-
-    def runs(self) -> list[dict]:
-        out = self.airflow("dags", "list-runs", "genesys_user_sync", "-o", "json")
-        lines = [line for line in out.splitlines() if line.startswith("[")]
-        return json.loads(lines[-1]) if lines else []
-
-    def wait_for_dag(self) -> None:
-        def registered() -> bool:
-            out = subprocess.run(
-                [AIRFLOW, "dags", "list", "-o", "json"],
-                env=self.env,
-                capture_output=True,
-                text=True,
-            )
-            return out.returncode == 0 and "genesys_user_sync" in out.stdout
-
-        self.wait(registered, 180, "the dag-processor to register the DAG")
-
-    def trigger(self, run_id: str) -> None:
-        self.airflow("dags", "trigger", "genesys_user_sync", "--run-id", run_id)
-
-    def report(self, run_id: str) -> dict:
-        home = Path(self.env["GENESYS_SYNC_HOME"])
-        return json.loads((home / "runs" / safe_run_id(run_id) / "report.json").read_text())
-
-    def reset_state(self) -> None:
-        """Empty the sync's state tables (a test starts as on a new installation)."""
-        engine = sa.create_engine(self.env["GENESYS_SYNC_STATE_URL"])
-        tables = sa.MetaData()
-        tables.reflect(engine)
-        with engine.begin() as conn:
-            for table in tables.sorted_tables:
-                conn.execute(table.delete())
-        engine.dispose()
-
-    def wait_for_run(self, run_id: str | None = None) -> dict:
-        def finished():
-            runs = [r for r in self.runs() if run_id in (None, r["run_id"])]
-            return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
-
-        return self.wait(finished, 600, f"run {run_id or 'the first run'} to finish")
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +63,8 @@ def running_deployment(tmp_path_factory, databases, sandbox_server):
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
         "GENESYS_SYNC_STATE_URL": databases["state"],
+        # The audit trail where every component reaches it: the state database's table.
+        "GENESYS_SYNC_AUDIT_STORE": "database",
         "AIRFLOW_CONN_GENESYS_CLOUD": sandbox_server.connection_json(),
         # Where "HR drops the export": scheduled runs read it (tests write it).
         "HRIS_EXPORT_PATH": str(tmp_path / "drop" / "hris_export.csv"),
@@ -200,30 +126,23 @@ def _first_scheduled_run(deployment: Deployment, sandbox_server) -> dict:
         managed = conn.execute(sa.text("SELECT count(*) FROM managed_users")).scalar()
         exports = conn.execute(sa.text("SELECT count(*) FROM applied_exports WHERE applied"))
         applied_exports = exports.scalar()
+        trail = conn.execute(sa.text("SELECT line FROM audit_trail ORDER BY seq")).scalars()
+        audit_records = [json.loads(line) for line in trail]
     engine.dispose()
+    verified = subprocess.run(
+        [sys.executable, "-m", "genesys_sync.audit", "verify"],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+    )
     return {
+        "audit": audit_records,
+        "audit_verified": (verified.returncode, verified.stdout + verified.stderr),
         "run": run,
         "users": sandbox_server.users(),
         "managed_rows": managed,
         "applied_exports": applied_exports,
     }
-
-
-def _airflow(env, *args) -> str:
-    return subprocess.run(
-        [AIRFLOW, *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def _wait(predicate, timeout: float, what: str, logs: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    tails = {p.name: p.read_text(errors="replace")[-2000:] for p in logs.glob("*.log")}
-    raise AssertionError(f"timed out waiting for {what}: {json.dumps(tails, indent=1)}")
 
 
 def test_scheduled_run_through_real_components(running_deployment):
@@ -254,6 +173,13 @@ def test_scheduled_run_through_real_components(running_deployment):
     assert "@" not in text, "trigger logs and events must not carry emails"
     assert scheduled["managed_rows"] == created
     assert scheduled["applied_exports"] == 1
+    # The audit trail is the state database's table: every create has its intent and result
+    # there (written by the triggerer), the chain verifies, and no component kept a file.
+    of_run = [r for r in scheduled["audit"] if r.get("run_id") == run["run_id"]]
+    for event in ("OPERATION_INTENT", "USER_OPERATION"):
+        assert sum(r["event"] == event for r in of_run) == created, event
+    assert scheduled["audit_verified"][0] == 0, scheduled["audit_verified"][1]
+    assert not (Path(env["GENESYS_SYNC_HOME"]) / "audit").exists()
 
 
 def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):

@@ -16,11 +16,18 @@ import pytest
 from tests.e2e.harness import ROOT, SAMPLE, by_external_id, read_rows, rejected_ids, run_sync
 from tests.fixtures.expect import assert_state
 from tests.fixtures.targets import FAST, Target
+from tests.reliability.checks import (
+    duplicates,
+    leaks,
+    mismatches,
+    personal_data,
+    unaudited_writes,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home):
+def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home, proof):
     sandbox.set_faults(requests_per_minute=FAST, latency_ms=250)
     conn = json.loads(sandbox.connection_json())
     conn["extra"]["requests_per_minute"] = FAST
@@ -79,6 +86,18 @@ def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home):
     result = run_sync(sync_home, SAMPLE, json.dumps(conn))
     assert result.ok, result.output[-4000:]
     users = sandbox.users()
+    target = Target("sandbox", sandbox, True)
+    secrets = [sandbox.client_secret, *sandbox.issued_tokens()]
+    proof.record(
+        "make sync killed mid-apply, a concurrent sync refused",
+        faults=["SIGKILL make sync mid-apply", "concurrent run"],
+        runs=3,
+        employees=len(rows),
+        mismatches=len(mismatches(target, rows, rejected_ids(result.report))),
+        duplicates=duplicates(users),
+        unaudited_writes=unaudited_writes(sync_home, users),
+        secrets_found=len(leaks(sync_home, secrets, personal_data(rows), [result.output])),
+    )
     per_name = collections.Counter(u["userName"].lower() for u in users)
     per_external = collections.Counter(u.get("externalId") for u in users)
     assert max(per_name.values()) == 1 and max(per_external.values()) == 1

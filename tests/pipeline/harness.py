@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from genesys_sync import settings
 from genesys_sync.config import SyncConfig, load_config
 from genesys_sync.export import resolve_location
+from genesys_sync.runs import Run
 from genesys_sync.stages.apply import apply_batch_file
 from genesys_sync.stages.common import RunParams, SyncFailed
 from genesys_sync.stages.finish import check_outcome, finish_stage
-from genesys_sync.stages.plan import link_batches, plan_stage, planned_batches
+from genesys_sync.stages.plan import link_batches, plan_stage
 from genesys_sync.stages.validate import validate_stage
 from tests.fixtures.targets import Target
 
@@ -110,9 +110,9 @@ def run_stages(
             )
             waves = [("apply_batch", planned["phase1"]), ("link_managers", None)]
             if approve_held:
-                waves.append(("apply_held", planned_batches(run_id, "held_batches")))
-            for task_id, paths in waves:
-                for path in link_batches(run_id) if paths is None else paths:
+                waves.append(("apply_held", planned["held_batches"]))
+            for task_id, paths in waves:  # link_managers: from the plan's XCom, as in the DAG
+                for path in link_batches(run_id, planned["phase2"]) if paths is None else paths:
                     event = asyncio.run(apply_batch_file(scim, path))
                     events.append(event)
                     if event.get("unreachable"):  # the trigger's "error" event: task failed
@@ -132,7 +132,7 @@ def run_stages(
             check_outcome(run_id, failed_tasks=sorted(set(failed_tasks)))
         except SyncFailed as exc:
             error = error or exc
-        run_dir = settings.run_dir(run_id)
+        run_dir = Run(run_id).root
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return StageRun(run_id, error is None, report, error, run_dir, events)

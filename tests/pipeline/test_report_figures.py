@@ -28,6 +28,8 @@ def test_report_figures_equal_the_sandbox_counters(sandbox_target, sync_home, ca
     by_method = {**stats["by_method"], "POST": stats["by_method"].get("POST", 0) - tokens}
     assert report["api_calls_by_method"] == {m: n for m, n in by_method.items() if n}
     assert sum(report["api_calls_by_method"].values()) == report["api_calls"]
+    by_status = {**stats["by_status"], "200": stats["by_status"].get("200", 0) - tokens}
+    assert report["api_calls_by_status"] == {s: n for s, n in by_status.items() if n}
     assert report["token_requests"] == tokens
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]

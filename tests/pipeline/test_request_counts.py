@@ -10,8 +10,8 @@ target (the first run is a full reconciliation):
 - discovery: ``ServiceProviderConfig`` and ``Schemas`` (2), cached in the state afterwards;
 - the full listing: one page of active users, plus, on Genesys, one of inactive users;
 - on the sandbox (Genesys), the gate's role and division catalogue (one page each), cached;
-- on the plain scim2-server, which advertises Bulk, the creates travel in Bulk requests, one
-  per level of the management tree (a manager's create before its reports').
+- on the plain scim2-server, which advertises Bulk, the creates travel in one Bulk request:
+  a report's create references its manager's as ``"bulkId:<employee id>"``.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ def test_initial_load_costs_one_request_per_new_user_plus_discovery(target, sync
         assert first.report["api_calls"] == ACTIVE_CREATED + overhead
         assert _sandbox_requests(target) == ACTIVE_CREATED + overhead
     else:
-        # discovery 2 + listing 1 + one Bulk request per level of the management tree
-        assert first.report["api_calls"] == 2 + 1 + _depth_levels(rows)
+        # discovery 2 + listing 1 + one Bulk request: managers and reports together, each
+        # report's create referencing its manager's by bulkId (the tree has 3+ levels)
+        assert _depth_levels(rows) >= 3
+        assert first.report["api_calls"] == 2 + 1 + 1
 
 
 def test_the_night_after_the_initial_load_costs_no_request(target, sync_home, tmp_path):
@@ -137,9 +139,9 @@ def test_ten_changes_cost_ten_requests(target, sync_home, tmp_path):
         assert result.report["api_calls"] == 10
         assert _sandbox_requests(target, before) == 10
     else:
-        # Bulk: the 7 PATCHes and the 2 first creates in one request, E1953 in a second one
-        # (its manager's create comes first).
-        assert result.report["api_calls"] == 2
+        # Bulk: the 7 PATCHes and the 3 creates in one request, E1953's referencing its
+        # manager E1951's create by bulkId.
+        assert result.report["api_calls"] == 1
     users = by_external_id(target.users())
     assert all(users[r["employee_id"]]["active"] is False for r in leavers)
     assert all(users[e]["title"].endswith(" II") for e in updated)
@@ -186,3 +188,56 @@ def test_discovery_is_read_again_when_the_cache_is_gone_then_cached(target, sync
         store.close()
     assert _run(target, sync_home, tmp_path, rows, "rediscover.csv").report["api_calls"] == 2
     assert _run(target, sync_home, tmp_path, rows, "cached.csv").report["api_calls"] == 0
+
+
+FULL = {"full_reconcile": True}
+
+
+def test_a_full_reconciliation_lists_the_owned_attributes_in_big_pages(target, sync_home, tmp_path):
+    """After a load, a full read asks for the owned cheap attributes only, at the target's
+    largest page (100): the sample's 50 active users in one page (two at the untrimmed 25),
+    their roles, externalId, skills and languages taken from the state (ETag unchanged)."""
+    rows = read_rows()
+    _run(target, sync_home, tmp_path, rows, "initial.csv")
+    before = target.handle.stats() if target.genesys else None
+    full = _run(target, sync_home, tmp_path, rows, "full.csv", conf=FULL)
+    assert full.plan["target_read"] == "full"
+    assert full.report["writes"] == 0
+    if target.genesys:
+        # discovery 2 + one page of active users + one of inactive users; no 429
+        assert full.report["api_calls"] == 2 + 2
+        assert _sandbox_requests(target, before) == 4
+        assert target.handle.stats()["rate_limited"] == before["rate_limited"]
+    else:
+        # discovery 2 + one listing page of the owned attributes
+        assert full.report["api_calls"] == 2 + 1
+    assert _run(target, sync_home, tmp_path, rows, "quiet.csv").report["api_calls"] == 0
+
+
+def test_a_full_reconciliation_reads_whole_the_users_changed_by_someone_else(
+    target, sync_home, tmp_path
+):
+    """A user edited in the target since the sync last saw it (a new ETag) is read by id, so
+    the plan diffs its real values: the owned title is repaired, the admin's role kept."""
+    rows = read_rows()
+    _run(target, sync_home, tmp_path, rows, "initial.csv")
+    row = next(r for r in rows if r["status"] == "active" and r["employee_id"] != "E1001")
+    user = by_external_id(target.users())[row["employee_id"]]
+    target.patch_by_hand(
+        user["id"],
+        [
+            {"op": "replace", "path": "title", "value": "By hand"},
+            {"op": "add", "path": "roles", "value": [{"value": "Supervisor"}]},
+        ],
+    )
+    full = _run(target, sync_home, tmp_path, rows, "full.csv", conf=FULL)
+    assert full.report["writes"] == 1
+    after = by_external_id(target.users())[row["employee_id"]]
+    assert after["title"] == (row["title"] or None)
+    assert "Supervisor" in {r["value"] for r in after.get("roles") or []}
+    if target.genesys:
+        # discovery 2 + 2 listing pages + 1 GET of the edited user + 1 PATCH
+        assert full.report["api_calls"] == 2 + 2 + 1 + 1
+    else:
+        # discovery 2 + 1 listing page (every attribute, no ETag check) + 1 Bulk request
+        assert full.report["api_calls"] == 2 + 1 + 1

@@ -21,7 +21,8 @@ import pytest
 
 from genesys_sync import audit
 from genesys_sync.export import resolve_location
-from genesys_sync.stages.apply import apply_batch_file, results_path
+from genesys_sync.runs import results_path
+from genesys_sync.stages.apply import apply_batch_file
 from genesys_sync.stages.common import RunParams
 from genesys_sync.stages.finish import finish_stage
 from genesys_sync.stages.plan import plan_stage

@@ -28,6 +28,9 @@ def test_faults_are_shown_and_changed_at_runtime(sandbox: SandboxHandle) -> None
         "max_untrimmed_page_size": 25,
         "expire_tokens": False,
         "seed": None,
+        "malformed": 0,
+        "malformed_kind": "invalid_json",
+        "rate_limit_per": "token",
     }
 
     changed = sandbox.set_faults(latency_ms=5, error_rate=0.25)
@@ -100,6 +103,49 @@ def test_expire_tokens_invalidates_every_issued_token(sandbox: SandboxHandle, to
     sandbox.set_faults(expire_tokens=True)
 
     assert users(sandbox, token).status_code == 401
+    assert users(sandbox, sandbox.access_token()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "media"),
+    [("invalid_json", 200, "application/scim+json"), ("html_error", 502, "text/html")],
+)
+def test_malformed_answers_replace_the_next_calls(
+    sandbox: SandboxHandle, token: str, kind: str, status: int, media: str
+) -> None:
+    sandbox.set_faults(malformed=2, malformed_kind=kind)
+
+    answers = [users(sandbox, token) for _ in range(3)]
+
+    assert [(a.status_code, a.headers["content-type"]) for a in answers[:2]] == [
+        (status, media)
+    ] * 2
+    with pytest.raises(ValueError):
+        answers[0].json()
+    assert answers[2].status_code == 200 and answers[2].json()["totalResults"] == 0
+    assert sandbox.faults()["malformed"] == 0
+
+
+def test_a_huge_malformed_body_is_sixteen_mebibytes(sandbox: SandboxHandle, token: str) -> None:
+    sandbox.set_faults(malformed=1, malformed_kind="huge_body")
+
+    answer = users(sandbox, token)
+
+    assert answer.status_code == 502 and len(answer.content) > 16 * 1024 * 1024
+
+
+def test_an_unknown_malformed_kind_is_refused(sandbox: SandboxHandle) -> None:
+    refused = httpx.post(f"{sandbox.url}/_sandbox/faults", json={"malformed_kind": "gibberish"})
+
+    assert refused.status_code == 400 and "malformed_kind" in refused.text
+
+
+def test_a_per_client_limit_counts_every_token_of_the_client(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(requests_per_minute=2, rate_limit_per="client")
+    one, two = sandbox.access_token(), sandbox.access_token()
+
+    assert [users(sandbox, t).status_code for t in (one, two, two)] == [200, 200, 429]
+    sandbox.set_faults(rate_limit_per="token")
     assert users(sandbox, sandbox.access_token()).status_code == 200
 
 

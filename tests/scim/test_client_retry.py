@@ -107,6 +107,7 @@ async def test_503_is_retried_with_jittered_backoff() -> None:
     assert stats == {
         "total": 3,
         "by_method": {"GET": 3},
+        "by_status": {"503": 2, "200": 1},  # answered requests by HTTP status
         "retries": 2,
         "rate_limited": 0,
         "token_fetches": 0,

@@ -33,6 +33,8 @@ def test_serialization_round_trip():
     timed = ApplyBatchTrigger("/b.json", "genesys_cloud", 0, job_timeout_seconds=3600.0)
     assert timed.serialize()[1]["job_timeout_seconds"] == 3600.0
     assert ApplyBatchTrigger(**timed.serialize()[1]).serialize() == timed.serialize()
+    fixed = ApplyBatchTrigger("/b.json", "genesys_cloud", 0, 3600.0, deadline_at=1.8e9)
+    assert ApplyBatchTrigger(**fixed.serialize()[1]).serialize()[1]["deadline_at"] == 1.8e9
 
 
 async def test_success_event_carries_counts_not_records(sandbox, tmp_path, monkeypatch):
@@ -85,6 +87,27 @@ async def test_a_long_retry_after_is_honoured_beyond_max_backoff(sandbox, tmp_pa
     assert event["status"] == "success", event
     assert time.monotonic() - started >= 2.0  # waited the server's 2 s, not the 1 s cap
     assert sandbox.stats()["rate_limited"] >= 1
+
+
+async def test_a_restarted_trigger_keeps_the_deadline_it_was_deferred_with(
+    sandbox, tmp_path, monkeypatch
+):
+    """A triggerer restart re-creates the trigger from its kwargs: the job's deadline is the one
+    fixed at deferral (here already past), not a fresh job_timeout from the restart."""
+    import time
+
+    monkeypatch.setenv("AIRFLOW_CONN_GENESYS_CLOUD", sandbox.connection_json())
+    sandbox.set_faults(force_429=1, retry_after_seconds=30)
+    plan = plan_sync({"E1": desired_user(row("E1"))}, [], PlanOptions(paths=MANAGED_PATHS))
+    restarted = ApplyBatchTrigger(
+        _batch(tmp_path, plan.writes),
+        start_delay=0,
+        job_timeout_seconds=600,
+        deadline_at=time.time() - 1,  # deferred more than job_timeout ago
+    )
+    event = await _event(restarted)
+    assert event["status"] == "error", event  # no 30 s wait: the deadline has passed
+    assert sandbox.users() == [] and sandbox.stats()["rate_limited"] == 1
 
 
 @pytest.mark.parametrize("conn", ["{}", '{"conn_type": "http", "extra": {"base_url": "x"}}'])

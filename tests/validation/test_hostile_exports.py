@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genesys_sync import settings
 from genesys_sync.export import ExportError, read_export
+from genesys_sync.runs import Run
 from genesys_sync.stages.common import GateBlocked
 from genesys_sync.stages.finish import finish_stage
 from genesys_sync.stages.validate import validate_stage
@@ -63,7 +63,9 @@ def leaks(root: Path, *needles: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_a_hostile_file_is_blocked_without_echoing_it(name, config, sync_home, tmp_path, caplog):
+def test_a_hostile_file_is_blocked_without_echoing_it(
+    name, config, sync_home, tmp_path, caplog, proof
+):
     content = HOSTILE[name]
     path = tmp_path / f"not-an-export{SUFFIX.get(name, '.csv')}"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -75,11 +77,19 @@ def test_a_hostile_file_is_blocked_without_echoing_it(name, config, sync_home, t
     finish_stage(run_id, config, started_at=None)
 
     message = str(caught.value)
+    run_dir = Run(run_id).root
+    echoed = [n for n in (SECRET, OTHER) if n in message or n in caplog.text]
+    proof.record(
+        name,
+        faults=["a file that is no export"],
+        runs=1,
+        inputs=1,
+        secrets_found=len(echoed) + len(leaks(sync_home, SECRET, OTHER)),
+    )
     assert "Gate blocked the HRIS export" in message
     for needle in (SECRET, OTHER):
         assert needle not in message
         assert needle not in caplog.text
-    run_dir = settings.run_dir(run_id)
     assert {"gate.json", "report.json", "rejects.csv"} <= {p.name for p in run_dir.iterdir()}
     assert leaks(run_dir, SECRET, OTHER) == []
     assert leaks(sync_home, SECRET, OTHER) == []  # audit log, Data Docs, state database

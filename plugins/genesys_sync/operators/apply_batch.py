@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -46,6 +47,7 @@ class ApplyBatchOperator(BaseOperator):
                 self.conn_id,
                 start_delay=settings.trigger_start_delay(),
                 job_timeout_seconds=self.job_timeout.total_seconds(),
+                deadline_at=time.time() + self.job_timeout.total_seconds(),
             ),
             method_name="execute_complete",
             timeout=self.job_timeout,

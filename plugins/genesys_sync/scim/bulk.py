@@ -7,7 +7,11 @@ from typing import Any
 
 from genesys_sync.scim.messages import bulk_message, encode_json
 
-__all__ = ["bulk_limits", "chunk_bulk_operations"]
+__all__ = ["BULK_ID_PREFIX", "bulk_limits", "chunk_bulk_operations"]
+
+#: A value ``"bulkId:<id>"`` in a Bulk operation stands for the resource that the operation
+#: with that ``bulkId`` creates in the same request (RFC 7644 3.7.2).
+BULK_ID_PREFIX = "bulkId:"
 
 # Room for a ``"failOnErrors":<int>`` member added to a chunk after it was measured.
 _FAIL_ON_ERRORS_ROOM = len(encode_json({"failOnErrors": 2**31 - 1})) - 1

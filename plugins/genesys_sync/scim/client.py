@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from aiolimiter import AsyncLimiter
 from authlib.common.errors import AuthlibBaseError
 from authlib.deprecate import AuthlibDeprecationWarning
 from tenacity import RetryCallState
@@ -48,7 +47,7 @@ from genesys_sync.scim.messages import (
     prepare_public_api_page,
     prepare_replace_user,
 )
-from genesys_sync.scim.ratelimit import shared_limiter
+from genesys_sync.scim.ratelimit import RateLimiter, release_limiter, shared_limiter
 from genesys_sync.scim.retry import retrying
 
 with warnings.catch_warnings():
@@ -108,10 +107,15 @@ class ScimClientStats:
     rate_limited: int = 0
     token_fetches: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    # Answered requests by HTTP status ("200", "429", ...); unanswered ones have none.
+    by_status: dict[str, int] = field(default_factory=dict)
 
     def count(self, method: str) -> None:
         self.total += 1
         self.by_method[method] = self.by_method.get(method, 0) + 1
+
+    def answered(self, status: int) -> None:
+        self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for a trigger event or a run report."""
@@ -122,6 +126,7 @@ class ScimClientStats:
             "rate_limited": self.rate_limited,
             "token_fetches": self.token_fetches,
             "latencies_ms": [round(ms, 1) for ms in self.latencies_ms],
+            "by_status": dict(self.by_status),
         }
 
 
@@ -137,7 +142,8 @@ class AsyncScimClient:
     """An async SCIM 2.0 client for Genesys Cloud or any RFC 7644 server.
 
     Use it as ``async with AsyncScimClient(config) as client:``. Every HTTP request waits for
-    the limiter shared by all clients of the same API client in the running event loop, and is
+    the limiter shared by all clients of the same API client in the running event loop (in
+    every process, with ``GENESYS_SYNC_RATE_LIMIT_REDIS_URL``: :mod:`.ratelimit`), and is
     retried (tenacity: exponential backoff with full jitter capped by ``max_backoff_seconds``,
     or the server's ``Retry-After`` whatever its length; ``deadline``, a ``time.monotonic()``
     value, caps both) on 429, 5xx, timeouts and connection errors, up to
@@ -165,7 +171,7 @@ class AsyncScimClient:
         self._sleep = sleep if sleep is not None else asyncio.sleep
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
-        self._limiter: AsyncLimiter | None = None
+        self._limiter: RateLimiter | None = None
         self._token_lock: asyncio.Lock | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -211,10 +217,12 @@ class AsyncScimClient:
         self._token_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client and leave the shared limiter."""
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
+        limiter, self._limiter = self._limiter, None
+        await release_limiter(limiter)
 
     # -- authentication ----------------------------------------------------------------------
 
@@ -321,6 +329,7 @@ class AsyncScimClient:
         except httpx.HTTPStatusError as exc:  # from authlib renewing the token
             raise error_from_response(exc.response) from exc
         self.stats.latencies_ms.append((time.monotonic() - started) * 1000)
+        self.stats.answered(response.status_code)
         log.debug(
             "SCIM %s %s -> %s (attempt %d)", request.method, path, response.status_code, attempt
         )

@@ -63,9 +63,9 @@ def encode_json(data: Any) -> bytes:
 
 
 def quote_filter_value(value: str) -> str:
-    """A SCIM filter string literal: double-quoted, with ``\\`` and ``"`` escaped (RFC 7644)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """A SCIM filter string literal: a JSON string (RFC 7644 3.4.2.2 takes its ``compValue``
+    from RFC 7159), so ``"``, ``\\`` and control characters are escaped, the rest kept as is."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def eq_filter(attribute: str, value: str | bool | int | None) -> str:

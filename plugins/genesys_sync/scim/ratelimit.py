@@ -1,67 +1,119 @@
-"""One request-rate budget per API client, shared by every SCIM client in the process.
+"""One request-rate budget per API client: in the process by default, across processes through
+Redis when ``GENESYS_SYNC_RATE_LIMIT_REDIS_URL`` is set.
 
 Genesys Cloud allows 300 requests per minute per OAuth client. The apply stage runs several
 batches at once as triggers in one triggerer process (one event loop), so their clients must
-draw from one limiter: :func:`shared_limiter` hands out the same :class:`AsyncLimiter` for the
-same key.
+draw from one limiter: :func:`shared_limiter` hands out the same limiter for the same key.
 
-Event loops: an ``AsyncLimiter`` binds to the loop it first runs in (its waiters are futures of
-that loop). ``airflow dags test`` runs triggers one after another, each possibly in a new loop,
-so the registry keeps one limiter per (running loop, key), held weakly by the loop: a limiter
-never outlives its loop and is never used from another one. A new loop lets one request
-through at once; the pacing below leaves room for it within the limit.
+Embedded default (no configuration): an :class:`~aiolimiter.AsyncLimiter` per key and event
+loop. It binds to the loop it first runs in (its waiters are futures of that loop);
+``airflow dags test`` runs triggers one after another, each possibly in a new loop, so the
+registry keeps one limiter per (running loop, key), held weakly by the loop: a limiter never
+outlives its loop and is never used from another one. A new loop lets one request through at
+once; the pacing below leaves room for it within the limit.
+
+Several triggerers, or ``make sync`` next to a deployment, calling the same API client: set
+``GENESYS_SYNC_RATE_LIMIT_REDIS_URL`` and every process paces against one schedule kept in that
+Redis (:mod:`genesys_sync.scim.shared_ratelimit`), at the same even spacing. If that Redis
+stops answering, no request is sent (fail safe: the request fails with an error naming Redis,
+and is retried like a timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import weakref
+from typing import Protocol
 
 from aiolimiter import AsyncLimiter
 
-__all__ = ["limiter_for_rate", "reset_shared_limiters", "shared_limiter"]
+__all__ = [
+    "PACING",
+    "REDIS_URL_ENV",
+    "RateLimiter",
+    "configured_redis_url",
+    "limiter_for_rate",
+    "pacing_interval",
+    "release_limiter",
+    "reset_shared_limiters",
+    "shared_limiter",
+]
 
 log = logging.getLogger(__name__)
 
-_LIMITERS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, tuple[AsyncLimiter, int]]
-] = weakref.WeakKeyDictionary()
-
+#: Where the limiter shared by all processes lives (``redis://``, ``rediss://``, ``unix://``);
+#: unset or empty: the in-process limiter.
+REDIS_URL_ENV = "GENESYS_SYNC_RATE_LIMIT_REDIS_URL"
 
 #: The share of the configured rate the limiter paces at: the rest absorbs the jitter between
 #: sending a request and its arrival, which a sliding-window limit (Genesys) counts.
 PACING = 0.98
 
 
-def limiter_for_rate(requests_per_minute: int) -> AsyncLimiter:
-    """A limiter that spaces requests evenly, never more than ``requests_per_minute`` in any
-    rolling minute.
+class RateLimiter(Protocol):
+    """What the SCIM client needs of a limiter: wait until the next request may be sent."""
 
-    One request at a time, one every ``60 / rate`` seconds, at :data:`PACING` of the rate (and
-    at most ``rate - 1`` a minute, so that even the one request a new limiter lets through at
-    once keeps a rolling minute within the limit). No bucket of a second's worth: a burst at
-    the start is exactly what trips a sliding-window limit.
-    """
+    async def acquire(self) -> None: ...
+
+
+_LIMITERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[RateLimiter, int]]
+] = weakref.WeakKeyDictionary()
+
+
+def pacing_interval(requests_per_minute: int) -> float:
+    """Seconds between two requests: ``60 / rate`` at :data:`PACING` of the rate, and at most
+    ``rate - 1`` a minute (so that one request let through at once by a new limiter still keeps
+    a rolling minute within the limit); one a minute at a rate of 1."""
     if requests_per_minute < 1:
         raise ValueError("requests_per_minute must be at least 1")
     if requests_per_minute == 1:
-        return AsyncLimiter(1, 60)
+        return 60.0
     paced = min(requests_per_minute * PACING, requests_per_minute - 1)
-    return AsyncLimiter(1, 60 / paced)
+    return 60 / paced
 
 
-def shared_limiter(key: str, requests_per_minute: int) -> AsyncLimiter:
+def limiter_for_rate(requests_per_minute: int) -> AsyncLimiter:
+    """An in-process limiter that spaces requests evenly, never more than
+    ``requests_per_minute`` in any rolling minute.
+
+    One request at a time, one every :func:`pacing_interval` seconds. No bucket of a second's
+    worth: a burst at the start is exactly what trips a sliding-window limit.
+    """
+    return AsyncLimiter(1, pacing_interval(requests_per_minute))
+
+
+def configured_redis_url() -> str | None:
+    """The shared limiter's Redis URL from ``GENESYS_SYNC_RATE_LIMIT_REDIS_URL``, or None."""
+    return (os.environ.get(REDIS_URL_ENV) or "").strip() or None
+
+
+def shared_limiter(key: str, requests_per_minute: int) -> RateLimiter:
     """The limiter of ``key`` in the running event loop, created on first use.
 
-    Call it from a coroutine. The first caller's ``requests_per_minute`` sizes the limiter;
-    a later caller asking a different rate for the same key gets the existing limiter.
+    Call it from a coroutine, and :func:`release_limiter` once done with it. With
+    ``GENESYS_SYNC_RATE_LIMIT_REDIS_URL`` set, the limiter paces against the schedule of
+    ``key`` in that Redis, shared by every process; else it paces this process alone. The first
+    caller's ``requests_per_minute`` sizes the limiter; a later caller asking a different rate
+    for the same key gets the existing limiter.
     """
     loop = asyncio.get_running_loop()
+    redis_url = configured_redis_url()
     limiters = _LIMITERS.setdefault(loop, {})
-    if key not in limiters:
-        limiters[key] = (limiter_for_rate(requests_per_minute), requests_per_minute)
-    limiter, rate = limiters[key]
+    slot = (key, redis_url or "")
+    if slot not in limiters:
+        limiter: RateLimiter
+        if redis_url:
+            # Imported only when configured: the embedded default needs no Redis client.
+            from genesys_sync.scim.shared_ratelimit import RedisLimiter
+
+            limiter = RedisLimiter(redis_url, key, requests_per_minute)
+        else:
+            limiter = limiter_for_rate(requests_per_minute)
+        limiters[slot] = (limiter, requests_per_minute)
+    limiter, rate = limiters[slot]
     if rate != requests_per_minute:
         log.warning(
             "Rate limiter already set up for this API client at %s requests/minute; "
@@ -69,7 +121,18 @@ def shared_limiter(key: str, requests_per_minute: int) -> AsyncLimiter:
             rate,
             requests_per_minute,
         )
+    join = getattr(limiter, "join", None)  # a Redis limiter counts its clients
+    if join is not None:
+        join()
     return limiter
+
+
+async def release_limiter(limiter: RateLimiter | None) -> None:
+    """Tell the limiter one client is done with it: a Redis limiter closes its connections
+    when its last client leaves (and opens new ones if another joins later)."""
+    leave = getattr(limiter, "leave", None)
+    if leave is not None:
+        await leave()
 
 
 def reset_shared_limiters() -> None:

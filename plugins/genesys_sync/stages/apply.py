@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,16 +13,11 @@ from genesys_sync import audit
 from genesys_sync import report as reporting
 from genesys_sync.plan import Change
 from genesys_sync.progress import BatchProgress
+from genesys_sync.runs import Run, read_optional, results_path
 from genesys_sync.scim.connection import ScimConnectionConfig
-from genesys_sync.stages.common import client_calls, client_stats, read_optional
+from genesys_sync.stages.common import client_calls, client_stats
 
 log = logging.getLogger(__name__)
-
-
-def results_path(batch_path: str | Path) -> Path:
-    """Where a batch job writes its per-operation results (``results/`` beside ``batches/``)."""
-    batch_path = Path(batch_path)
-    return batch_path.parent.parent / "results" / batch_path.name
 
 
 #: Outcomes an earlier attempt recorded that a repeated job does not send again.
@@ -225,19 +219,9 @@ async def apply_batch_file(
 
 
 def _batch_attempt(batch_path: Path, batch: Mapping[str, Any]) -> tuple[str, int]:
-    """The run id of a batch file and which attempt at it this job is (1, 2, ... counted in
-    ``attempts/<batch id>`` of the run directory, one byte per attempt)."""
-    run_dir = batch_path.parent.parent
-    run_id = batch.get("run_id") or (read_optional(run_dir / "plan.json") or {}).get("run_id")
-    attempts = run_dir / "attempts"
-    attempts.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(attempts / batch["batch_id"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, b".")
-        attempt = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    return str(run_id or run_dir.name), attempt
+    """The run id of a batch file and which attempt at it this job is (1, 2, ...)."""
+    run = Run.of_batch(batch_path, batch)
+    return run.run_id, run.attempt(batch["batch_id"])
 
 
 def merge_attempts(

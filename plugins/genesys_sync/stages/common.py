@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from genesys_sync import report as reporting
+from genesys_sync.scim.errors import ScimError, ScimRateLimited
 
 
 class GateBlocked(RuntimeError):
@@ -20,6 +21,40 @@ class SyncFailed(RuntimeError):
 
 class PlanStopped(RuntimeError):
     """The target could not be read in a way the plan can trust: nothing was written."""
+
+
+class TargetUnreachable(RuntimeError):
+    """A stage before the batch jobs gave up on the target (every retry spent): nothing was
+    written. The message names the last error, the attempts and how long it was tried."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def names_unreachable(stage: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turn a SCIM error the client gave up retrying into :class:`TargetUnreachable`, so the
+    task's failure says "unreachable" rather than a bare transport error."""
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(func)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            started = time.monotonic()
+            try:
+                return func(*args, **kwargs)
+            except ScimError as exc:
+                if not exc.retryable:
+                    raise
+                how = "kept answering 429" if isinstance(exc, ScimRateLimited) else "unreachable"
+                raise TargetUnreachable(
+                    f"{stage}: the target was {how} (last error {exc}, {exc.attempts} "
+                    f"attempt(s), tried for {time.monotonic() - started:.0f} s); nothing was "
+                    "written"
+                ) from exc
+
+        return wrapper
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -59,11 +94,3 @@ def client_stats(client: Any) -> dict[str, Any]:
     """What a SCIM client sent, as plain values (``ScimClientStats.as_dict()``): the stage
     writes it into its artifact (``api_stats``) and the report sums them."""
     return client.stats.as_dict()
-
-
-def read_optional(path: Path) -> Any:
-    """A JSON artifact, or None when it is not there."""
-    try:
-        return reporting.read_json(path)
-    except FileNotFoundError:
-        return None

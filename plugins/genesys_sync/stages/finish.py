@@ -7,16 +7,16 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-from genesys_sync import audit, run_lock, settings
+from genesys_sync import audit, metrics, run_lock, runs, settings
 from genesys_sync import report as reporting
 from genesys_sync.config import SyncConfig
+from genesys_sync.failpoints import failpoint
 from genesys_sync.mapping import MANAGER_PATH
+from genesys_sync.runs import Run, read_optional, results_path
 from genesys_sync.scim.connection import ScimConnectionConfig
-from genesys_sync.stages.apply import results_path
-from genesys_sync.stages.common import SyncFailed, read_optional
+from genesys_sync.stages.common import SyncFailed
 from genesys_sync.stages.plan import DISCOVERY
 from genesys_sync.state import StateStore
 
@@ -45,11 +45,12 @@ def finish_stage(
     results files, else (given ``scim``) from what the target holds now, else ``unknown``.
     A trail that cannot be written fails the run and leaves the state as it was.
     """
-    run_dir = settings.run_dir(run_id)
-    gate = read_optional(run_dir / "gate.json") or {}
-    plan_doc = read_optional(run_dir / "plan.json") or {}
+    run = Run(run_id)
+    run_dir = run.prepare()
+    gate = run.read(runs.GATE) or {}
+    plan_doc = run.read(runs.PLAN) or {}
     planned = plan_doc.get("counts") or {}
-    plan_out = read_optional(run_dir / "batches" / "index.json") or {}
+    plan_out = run.read(runs.INDEX) or {}
     expected = [*plan_out.get("phase1", []), *plan_out.get("phase2", [])]
     held_files = list(plan_out.get("held_batches", []))
     results: list[dict[str, Any]] = []
@@ -66,9 +67,9 @@ def finish_stage(
         data = read_optional(results_path(batch_path))
         if data is None:
             if not held:
-                missing.append(Path(batch_path).stem)
+                missing.append(runs.batch_id_of(batch_path))
             continue
-        for change in (read_optional(Path(batch_path)) or {}).get("changes", []):
+        for change in (runs.effective_batch(batch_path) or {}).get("changes", []):
             if change.get("granted_roles") is not None:
                 granted[(change["employee_id"], change["kind"])] = change["granted_roles"]
             if change.get("applied") is not None:
@@ -104,6 +105,7 @@ def finish_stage(
         if audit_error is None:
             _applied_managers(results, applied, waited)
             store.record_results(results, run_id, granted_roles=granted, applied=applied)
+            failpoint("report.after_state")
             if any(any(e in str(r.get("error") or "") for e in SCHEMA_ERRORS) for r in results):
                 store.set_document(DISCOVERY, None)  # a write refused for a schema reason
         run_lock.release(store.engine, run_id)  # every write of this run is behind us
@@ -133,6 +135,7 @@ def finish_stage(
         "rejected": gate.get("rejected_count", 0),
         "planned": planned,
         "applied": counts["applied"],
+        "operations": counts["operations"],  # per change type and outcome
         "unchanged": planned.get("unchanged", 0),
         "conflict": planned.get("conflict", 0) + counts["outcomes"]["conflict"],
         "failed": failed,
@@ -148,9 +151,9 @@ def finish_stage(
         **figures,  # api_calls (total), api_calls_by_method, http_429, retries, latency_ms
         "duration_s": round(duration, 3),
         "duration_seconds": round(duration, 3),  # the older name of duration_s
-        "report_path": str(run_dir / "report.json"),
-        "plan_path": str(run_dir / "plan.json") if plan_doc else None,
-        "plan_summary_path": str(run_dir / "plan.md") if plan_doc else None,
+        "report_path": str(run.path(runs.REPORT)),
+        "plan_path": str(run.path(runs.PLAN)) if plan_doc else None,
+        "plan_summary_path": str(run.path(runs.PLAN_MARKDOWN)) if plan_doc else None,
         "rejects_path": gate.get("rejects_path"),
         "data_docs_path": gate.get("data_docs_path"),
         "finished_at": audit.utcnow_iso(),
@@ -184,12 +187,14 @@ def finish_stage(
         )
     )
     if report["refused"]:  # the same list for a human, every server text escaped
-        report["refused_summary_path"] = str(run_dir / "refused.md")
-        reporting.write_text(run_dir / "refused.md", refused_markdown(run_id, report["refused"]))
-    reporting.write_json(run_dir / "report.json", report)
+        path = run.write_text(runs.REFUSED, refused_markdown(run_id, report["refused"]))
+        report["refused_summary_path"] = str(path)
+    failpoint("report.before_file")
+    run.write_json(runs.REPORT, report)
     settings.restrict_tree(run_dir)  # every run artifact owner-only, whatever the umask
     for line in reporting.format_summary(report).splitlines():
         log.info("%s", line)  # the task log's main section (the CLI prints the report it reads)
+    metrics.emit_run_metrics(report)  # the report's figures, where Airflow's [metrics] says
     return {
         k: report[k]
         for k in ("status", "writes", "failed", "held", "api_calls", "report_path", "dry_run")
@@ -240,8 +245,7 @@ def _close_open_intents(
     for intent in found.open:
         batch = (str(intent.get("run_id")), str(intent.get("batch_id")))
         if batch not in results:
-            path = _run_path(batch[0]) / "results" / f"{batch[1]}.json"
-            data = read_optional(path) or {}
+            data = read_optional(results_path(Run(batch[0]).batch_path(batch[1]))) or {}
             results[batch] = {(r["employee_id"], r["kind"]): r for r in data.get("results", [])}
         got = results[batch].get((intent.get("employee_id"), intent.get("operation")))
         if got is None:
@@ -267,11 +271,6 @@ def _close_open_intents(
     if closures:
         log.warning("Closed %d open audit intent(s): %s", len(closures), by_outcome)
     return by_outcome
-
-
-def _run_path(run_id: str) -> Path:
-    """A run's directory, without creating it (an old run's may be gone)."""
-    return settings.sync_home() / "runs" / settings.safe_run_id(run_id)
 
 
 def _held_by(kind: str, change: Mapping[str, Any] | None, user: Mapping[str, Any] | None) -> str:
@@ -309,7 +308,7 @@ async def _read_back(
     for intent in intents:
         key = (str(intent.get("run_id")), str(intent.get("batch_id")))
         if key not in batches:
-            data = read_optional(_run_path(key[0]) / "batches" / f"{key[1]}.json") or {}
+            data = runs.effective_batch(Run(key[0]).batch_path(key[1])) or {}
             batches[key] = {(c["employee_id"], c["kind"]): c for c in data.get("changes", [])}
     semaphore = asyncio.Semaphore(4)
     out: dict[int, tuple[str, str | None]] = {}
@@ -421,18 +420,39 @@ def failed_tasks_of(
 def check_outcome(run_id: str, failed_tasks: Sequence[str] = ()) -> dict[str, Any]:
     """The run's verdict: raise ``SyncFailed`` unless every task and the report say success.
     ``failed_tasks``: the tasks in state ``failed``, the earliest stage first."""
-    path = settings.run_dir(run_id) / "report.json"
+    path = Run(run_id).path(runs.REPORT)
     report = read_optional(path)
     if report is None:
+        _record_verdict(run_id, failed_tasks, "the run wrote no report: see the report task's log")
         raise SyncFailed(f"Sync run {run_id} wrote no report: see the report task's log.")
     if failed_tasks:
+        reason = report.get("failure_reason") or "see its log"
+        _record_verdict(run_id, failed_tasks, reason)
         raise SyncFailed(
             f"Sync run {run_id} failed: stage {failed_tasks[0]} failed first"
             + (f" (then {', '.join(failed_tasks[1:])})" if failed_tasks[1:] else "")
-            + f" ({report.get('failure_reason') or 'see its log'}). Report: {path}"
+            + f" ({reason}). Report: {path}"
         )
     if report["status"] != "success":
+        _record_verdict(run_id, ("report",), report.get("failure_reason") or "see the report")
         raise SyncFailed(
             f"Sync run {run_id} failed: {report.get('failure_reason')}. Report: {path}"
         )
     return {"status": "success", "writes": report["writes"], "report_path": str(path)}
+
+
+def _record_verdict(run_id: str, failed_tasks: Sequence[str], reason: str) -> None:
+    """``verdict.json``: the failed run's earliest failed stage and reason, what the run's
+    failure alert (``notifiers.RunFailureAlert``) names."""
+    stage = failed_tasks[0] if failed_tasks else "outcome"
+    verdict = {
+        "run_id": run_id,
+        "status": "failed",
+        "stage": stage,
+        "failed_tasks": list(failed_tasks),
+        "reason": reason,
+    }
+    try:
+        Run(run_id).write_json(runs.VERDICT, verdict)
+    except OSError as exc:  # the alert then falls back to the report
+        log.warning("verdict.json not written: %s", type(exc).__name__)

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from genesys_sync import audit, settings
+from genesys_sync import audit, runs
 from genesys_sync import report as reporting
 from genesys_sync.config import SyncConfig
 from genesys_sync.mapping import MANAGER_PATH
 from genesys_sync.plan import Change, Kind, PlanOptions, batches, order_creates, plan_sync
+from genesys_sync.runs import BatchIndex, Run
 from genesys_sync.scim.connection import ScimConnectionConfig
 from genesys_sync.stages.common import (
     PlanStopped,
     RunParams,
     client_calls,
     client_stats,
-    read_optional,
+    names_unreachable,
 )
 from genesys_sync.state import StateStore
 
@@ -49,6 +49,7 @@ async def _read_target(
     only: Mapping[str, Any] | None = None,
     managed_ids: Mapping[str, str] | None = None,
     discovery: Mapping[str, Any] | None = None,
+    applied: Mapping[str, tuple[str, str | None, Mapping[str, Any]]] | None = None,
 ) -> TargetView:
     """Read the whole target, or (``only``: employee id -> (target id or None, userName or
     None)) just those users, one look-up each, a few at a time.
@@ -57,8 +58,11 @@ async def _read_target(
     (``managed_ids``: employee id -> target id) that the listing lacks is looked up by id
     before the plan decides anything about it. ``discovery`` (the cached ServiceProviderConfig
     and Schemas, see :func:`_cached_discovery`) spares an incremental read its discovery
-    requests: one with nothing to look up sends no request at all."""
-    from genesys_sync.mapping import unsupported_paths
+    requests: one with nothing to look up sends no request at all. A full read asks for the
+    owned attributes only, at the largest page the target allows
+    (:func:`~genesys_sync.scim.listing.read_all_users`; ``applied``: the state's
+    employee id -> (target id, ETag, last-applied values))."""
+    from genesys_sync.mapping import supported_paths, unsupported_paths
     from genesys_sync.scim.client import AsyncScimClient
     from genesys_sync.scim.errors import ScimNotFound
 
@@ -78,7 +82,22 @@ async def _read_target(
             )
         semaphore = asyncio.Semaphore(4)
         if only is None:
-            users = await client.list_all_users()
+            from genesys_sync.scim.listing import read_all_users
+
+            known = {
+                tid: (eid, etag, values) for eid, (tid, etag, values) in (applied or {}).items()
+            }
+            read = await read_all_users(client, supported_paths(schemas), spc, known)
+            users = read.users
+            log.info(
+                "full read: pages of %d%s; %d user(s) with their expensive attributes from the "
+                "state (ETag unchanged), %d read by id%s",
+                read.page_size,
+                " (owned cheap attributes)" if read.trimmed else " (owned attributes)",
+                read.from_state,
+                read.read_by_id,
+                ", then an untrimmed listing" if read.untrimmed_listing else "",
+            )
             listed = {u.get("id") for u in users}
             owners = {u.get("externalId") for u in users}
             lacking = {
@@ -246,6 +265,7 @@ def _to_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+@names_unreachable("plan")
 def plan_stage(
     run_id: str,
     accepted_path: str,
@@ -266,12 +286,11 @@ def plan_stage(
     from genesys_sync.scim.errors import ScimListingInconsistent
     from genesys_sync.validation.quarantine import read_quarantine
 
-    run_dir = settings.run_dir(run_id)
-    for stale in ("batches", "results"):  # a retried plan starts from a clean slate
-        shutil.rmtree(run_dir / stale, ignore_errors=True)
+    run = Run(run_id)
+    run.clear_batches()  # a retried plan starts from a clean slate
     frame = pd.read_parquet(accepted_path)
     desired = desired_users(frame.to_dict("records"), config.sync.phone_types)
-    quarantine = read_quarantine(run_dir)
+    quarantine = read_quarantine(run.root)
     quarantined = set(quarantine.employee_ids) if quarantine else set()
     desired = {eid: u for eid, u in desired.items() if eid not in quarantined}
     hold_missing = None
@@ -316,6 +335,7 @@ def plan_stage(
                     scope.look_up if scope else None,
                     managed,
                     discovery,  # None on a full reconciliation: read again
+                    store.applied() if scope is None else None,
                 )
             )
         except ScimListingInconsistent as exc:
@@ -324,8 +344,8 @@ def plan_stage(
                 "missing, so nothing was planned or written. Check the target's paging "
                 "(startIndex, count, totalResults) and rerun."
             )
-            reporting.write_json(
-                run_dir / "plan.json",
+            run.write_json(
+                runs.PLAN,
                 {"run_id": run_id, "error": message, "check": exc.check, "counts": {}},
             )
             audit.audit("PLAN_STOPPED", run_id, check=exc.check)
@@ -448,8 +468,8 @@ def plan_stage(
         "quarantined_employee_ids": sorted(quarantined),
         "changes": [c.summary() for c in plan.changes if c.kind is not Kind.UNCHANGED],
     }
-    reporting.write_json(run_dir / "plan.json", plan_doc)
-    reporting.write_text(run_dir / "plan.md", plan_markdown(plan_doc))
+    run.write_json(runs.PLAN, plan_doc)
+    run.write_text(runs.PLAN_MARKDOWN, plan_markdown(plan_doc))
 
     # New users in dependency order: a create after its manager's, with manager.value set;
     # the second wave links only those whose order a batch cannot keep.
@@ -458,40 +478,37 @@ def plan_stage(
         [c for c in plan.writes if c.phase == 2],
         config.sync.batch_size,
     )
-    out = {
-        "dry_run": dry_run,
-        "planned": counts,
-        "held": counts["held"],
-        "phase1": [] if dry_run else write_batches(run_dir, "phase1", phase1, config, bulk),
-        "phase2": [] if dry_run else write_batches(run_dir, "phase2", phase2, config, bulk),
-        "held_batches": [] if dry_run else write_batches(run_dir, "held", plan.held, config, bulk),
-        "plan_path": str(run_dir / "plan.json"),
-    }
-    reporting.write_json(run_dir / "batches" / "index.json", out)
+    index = BatchIndex(
+        dry_run=dry_run,
+        planned=counts,
+        held=counts["held"],
+        phase1=[] if dry_run else write_batches(run, "phase1", phase1, config, bulk),
+        phase2=[] if dry_run else write_batches(run, "phase2", phase2, config, bulk),
+        held_batches=[] if dry_run else write_batches(run, "held", plan.held, config, bulk),
+        plan_path=str(run.path(runs.PLAN)),
+    )
+    run.write_index(index)
     audit.audit("PLANNED", run_id, dry_run=dry_run, counts=counts, reason=dry_reason)
-    return out
+    return index.to_dict()
 
 
-def planned_batches(run_id: str, phase: str) -> list[str]:
-    """The batch files of one phase of the run's plan (``phase1``, ``phase2``, ``held``)."""
-    index = read_optional(settings.run_dir(run_id) / "batches" / "index.json") or {}
-    return list(index.get(phase) or [])
-
-
-def link_batches(run_id: str) -> list[str]:
-    """The second wave's batches, with the target ids that the first wave's creates produced
-    filled in: the new users under a top manager (``plan.order_creates``), created with their
-    manager set, and the manager links that remain (saves two look-ups per link; unresolved
-    ones are looked up by the job)."""
+def link_batches(run_id: str, planned: Sequence[str]) -> list[str]:
+    """The second wave's batches (``planned``: the plan's ``phase2``, from its XCom),
+    with the target ids that the first wave's creates produced filled in: the new users under
+    a top manager (``plan.order_creates``), created with their manager set, and the manager
+    links that remain (saves two look-ups per link; unresolved ones are looked up by the job).
+    Each is written as its own artifact (``batches/linked/``): the planned batch stays as
+    planned. Returns the linked batches' paths."""
     from genesys_sync.apply import with_manager
 
-    run_dir = settings.run_dir(run_id)
+    run = Run(run_id)
     ids: dict[str, str] = {}
-    for results_file in sorted((run_dir / "results").glob("phase1-*.json")):
-        for r in reporting.read_json(results_file)["results"]:
+    for data in run.results("phase1"):
+        for r in data["results"]:
             if r.get("target_id") and r.get("outcome") in ("applied", "unchanged"):
                 ids[r["employee_id"]] = r["target_id"]
-    paths = planned_batches(run_id, "phase2")
+    paths = list(planned)
+    linked = []
     for path in paths:
         batch = reporting.read_json(Path(path))
         for n, change in enumerate(batch["changes"]):
@@ -505,12 +522,14 @@ def link_batches(run_id: str) -> list[str]:
             if manager_id:
                 change["desired"] = {MANAGER_PATH: manager_id}
                 change["applied"] = {MANAGER_PATH: manager_id}
-        reporting.write_json(Path(path), batch)
-    return paths
+        target = runs.linked_path(path)
+        reporting.write_json(target, batch)
+        linked.append(str(target))
+    return linked
 
 
 def write_batches(
-    run_dir: Path,
+    run: Run,
     phase: str,
     changes: Sequence[Change] | Sequence[Sequence[Change]],
     config: SyncConfig,
@@ -525,13 +544,14 @@ def write_batches(
         else batches(list(changes), config.sync.batch_size)  # type: ignore[arg-type]
     )
     for n, chunk in enumerate(chunks, start=1):
-        path = run_dir / "batches" / f"{phase}-{n:04d}.json"
+        path = run.batch_path(f"{phase}-{n:04d}")
         batch = {
+            "run_id": run.run_id,
             "batch_id": path.stem,
             "bulk": dict(bulk or {}),
             "changes": [c.to_dict() for c in chunk],
         }
-        reporting.write_json(path, batch)
+        run.write_json(str(path.relative_to(run.root)), batch)
         paths.append(str(path))
     return paths
 

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from genesys_sync import audit, run_lock, settings
+from genesys_sync import audit, run_lock, runs
 from genesys_sync import report as reporting
 from genesys_sync.config import SyncConfig
+from genesys_sync.runs import Run
 from genesys_sync.scim.connection import ScimConnectionConfig
-from genesys_sync.stages.common import GateBlocked, client_stats
+from genesys_sync.stages.common import GateBlocked, client_stats, names_unreachable
 from genesys_sync.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def _catalogue_misses_before(store: StateStore) -> int:
         return 0
 
 
+@names_unreachable("validate")
 def validate_stage(
     run_id: str,
     location: str,
@@ -96,7 +98,8 @@ def validate_stage(
     """
     from genesys_sync.validation import gate_export
 
-    run_dir = settings.run_dir(run_id)
+    run = Run(run_id)
+    run_dir = run.prepare()
     store = StateStore()
     try:
         stale = run_lock.acquire(
@@ -148,7 +151,7 @@ def validate_stage(
             "api_stats": reporting.merge_client_stats(api_stats),
             "export_location": location,
         }
-        reporting.write_json(run_dir / "gate.json", summary)
+        run.write_json(runs.GATE, summary)
         if not result.passed:
             audit.audit(
                 "GATE_BLOCKED",

@@ -27,12 +27,16 @@ class ApplyBatchTrigger(BaseTrigger):
         conn_id: str = DEFAULT_CONN_ID,
         start_delay: float = 5.0,
         job_timeout_seconds: float | None = None,
+        deadline_at: float | None = None,
     ) -> None:
         super().__init__()
         self.batch_path = batch_path
         self.conn_id = conn_id
         self.start_delay = start_delay
         self.job_timeout_seconds = job_timeout_seconds
+        # The job's deadline as a wall-clock time (epoch seconds), fixed when the task deferred:
+        # a trigger restarted (triggerer restart, another triggerer) keeps it, not a new one.
+        self.deadline_at = deadline_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -42,6 +46,7 @@ class ApplyBatchTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "start_delay": self.start_delay,
                 "job_timeout_seconds": self.job_timeout_seconds,
+                "deadline_at": self.deadline_at,
             },
         )
 
@@ -51,7 +56,9 @@ class ApplyBatchTrigger(BaseTrigger):
         # idempotent operations cover the rest).
         await asyncio.sleep(self.start_delay)
         deadline = None  # a Retry-After is honoured up to the job's deadline, not past it
-        if self.job_timeout_seconds:
+        if self.deadline_at is not None:
+            deadline = time.monotonic() + max(0.0, self.deadline_at - time.time())
+        elif self.job_timeout_seconds:  # a trigger serialized before deadline_at existed
             deadline = time.monotonic() + self.job_timeout_seconds
         try:
             config = await GenesysScimHook(self.conn_id).aget_scim_config()

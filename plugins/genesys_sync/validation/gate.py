@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import replace
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 ACCEPTED_FILE = "accepted.parquet"
 REJECTS_FILE = "rejects.csv"
-RESULT_FILE = "gate_result.json"
 
 
 def gate_export(
@@ -48,7 +46,7 @@ def gate_export(
     except ExportError as exc:
         log.warning("Gate blocked %s: %s", location, exc.rule)
         failure = RuleFailure(rule=exc.rule, message=str(exc), count=1)
-        return _finish(_blocked(Path(run_dir), failure, source=location))
+        return _finish(_blocked(Path(run_dir), failure, source=location), Path(run_dir))
     return run_gate(
         frame,
         config=config,
@@ -70,7 +68,8 @@ def run_gate(
 
     Runs the dataset suite and the row suite with GX on the whole export, the Python row rules
     and two dataset rules (licence capacity, share of quarantined rows); writes the accepted
-    rows (Parquet; empty when blocked), ``rejects.csv``, ``gate_result.json`` and Data Docs.
+    rows (Parquet; empty when blocked), ``rejects.csv`` and Data Docs (the validate stage keeps the
+    result itself, as the run's ``gate.json``).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +145,7 @@ def run_gate(
         source=export_meta.get("location"),
         quarantined_path=quarantined_path,
     )
-    return _finish(result, run_dir)
+    return _finish(result, Path(run_dir))
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -401,11 +400,9 @@ def _blocked(run_dir: Path, failure: RuleFailure, source: str) -> GateResult:
     )
 
 
-def _finish(result: GateResult, run_dir: Path | None = None) -> GateResult:
-    path = (run_dir or result.accepted_path.parent) / RESULT_FILE
-    path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+def _finish(result: GateResult, run_dir: Path) -> GateResult:
     # Accepted rows, rejects, quarantine, Data Docs: owner-only, whatever the umask.
-    settings.restrict_tree(path.parent)
+    settings.restrict_tree(run_dir)
     if result.data_docs_path:
         settings.restrict_tree(settings.sync_home() / "gx" / "uncommitted")
     if result.passed:

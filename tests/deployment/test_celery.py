@@ -1,0 +1,189 @@
+"""The CeleryExecutor deployment, run as processes (issue 9): PostgreSQL for Airflow's metadata,
+the sync's state and the audit trail, the machine's Redis as the Celery broker and as the shared
+rate limiter, and the real api-server, scheduler, dag-processor, two triggerers and Celery
+workers. A scheduled run of 300 employees converges user by user although the Celery worker
+running ``validate`` is killed (SIGKILL) mid-task, both triggerers run batch jobs, and the
+target's limit, counted over every token of the OAuth client together, is never exceeded.
+
+What this does not prove yet: components with no disk in common. The run's artifacts (batches,
+results) still pass through one ``GENESYS_SYNC_HOME``, as on a single Docker host with one
+volume; an object-store run store is what lets workers on several hosts share them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.deployment.components import AIRFLOW, Deployment
+from tests.fixtures.expect import ROOT, SAMPLE, by_external_id, read_rows, write_rows
+from tests.fixtures.sandbox import free_port
+from tests.fixtures.targets import Target
+from tests.reliability.checks import duplicates, mismatches, unaudited_writes_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+REDIS = "redis://127.0.0.1:6379/0"
+RATE = 600  # the client's pace and the sandbox's limit, per minute, for the OAuth client
+
+
+def _rows() -> list[dict[str, str]]:
+    """The sample (managers and all) and 240 more employees: 298 accepted, 2 quarantined."""
+    sample = read_rows(SAMPLE)
+    base = next(r for r in sample if r["status"] == "active" and r["manager_employee_id"])
+    more = [
+        dict(
+            base,
+            employee_id=f"C{n:04d}",
+            email=f"c{n:04d}@example.com",
+            display_name=f"Celery Hire {n}",
+            work_phone=f"+1202556{n:04d}",
+            mobile_phone="",
+        )
+        for n in range(240)
+    ]
+    return sample + more
+
+
+def _start(env, logs: Path, name: str, *args: str) -> subprocess.Popen:
+    out = (logs / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(procs) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _task_state(env, run_id: str, task_id: str) -> tuple[str | None, int]:
+    engine = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT state, try_number FROM task_instance "
+                    "WHERE run_id = :r AND task_id = :t AND map_index = -1"
+                ),
+                {"r": run_id, "t": task_id},
+            ).first()
+    finally:
+        engine.dispose()
+    return (row.state, row.try_number) if row else (None, 0)
+
+
+def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
+    tmp_path,
+    databases,
+    sandbox_server,
+):
+    sandbox_server.reset()
+    sandbox_server.set_faults(requests_per_minute=RATE, rate_limit_per="client")
+    queue = f"gss-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    conn = json.loads(sandbox_server.connection_json())
+    conn["extra"]["requests_per_minute"] = RATE
+    export = tmp_path / "drop" / "hris_export.csv"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": databases["airflow"],
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": REDIS,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + databases["airflow"],
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,  # this test's own Redis keys
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # A killed worker's task is found without heartbeat after 20 s (default 5 minutes).
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # One batch job per triggerer at a time: the jobs spread over both, running at once.
+        "AIRFLOW__TRIGGERER__CAPACITY": "1",
+        "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
+        "GENESYS_SYNC_STATE_URL": databases["state"],
+        "GENESYS_SYNC_AUDIT_STORE": "database",
+        "GENESYS_SYNC_RATE_LIMIT_REDIS_URL": REDIS,
+        "GENESYS_SYNC_RATE_LIMIT_KEY_PREFIX": f"genesys_sync:test:{queue}:",
+        "AIRFLOW_CONN_GENESYS_CLOUD": json.dumps(conn),
+        "HRIS_EXPORT_PATH": str(export),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    rows = _rows()
+    write_rows(export, rows)
+    worker = ["celery", "worker", "-q", queue, "--skip-serve-logs", "--without-mingle"]
+    procs = [
+        _start(env, logs, "api-server", "api-server"),
+        _start(env, logs, "scheduler", "scheduler", "--skip-serve-logs"),
+        _start(env, logs, "dag-processor", "dag-processor"),
+        _start(env, logs, "triggerer-1", "triggerer", "--skip-serve-logs"),
+        _start(env, logs, "triggerer-2", "triggerer", "--skip-serve-logs"),
+        _start(env, logs, "worker-1", *worker, "-H", f"w1-{queue}@%h"),
+    ]
+    try:
+        deployment = Deployment(env, logs, f"http://127.0.0.1:{port}", export)
+        deployment.wait_for_dag()
+        deployment.airflow("dags", "unpause", "genesys_user_sync")
+        run_id = deployment.wait(
+            lambda: next((r["run_id"] for r in deployment.runs()), None), 180, "a scheduled run"
+        )
+        # The only worker picks up validate; kill it mid-task, then bring up two others.
+        deployment.wait(
+            lambda: _task_state(env, run_id, "validate")[0] == "running", 300, "validate to run"
+        )
+        os.killpg(procs[-1].pid, signal.SIGKILL)
+        procs[-1].wait()
+        for n in (2, 3):
+            procs.append(_start(env, logs, f"worker-{n}", *worker, "-H", f"w{n}-{queue}@%h"))
+        run = deployment.wait_for_run(run_id)
+        state, tries = _task_state(env, run_id, "validate")
+
+        users = sandbox_server.users()
+        target = Target("sandbox", sandbox_server, True)
+        skip = {r["employee_id"] for r in rows if r["employee_id"] in ("E1037", "E1048")}
+        wrong = mismatches(target, rows, skip)
+        task_logs = Path(env["AIRFLOW_HOME"]) / "logs" / "dag_id=genesys_user_sync"
+        trigger_logs = list(task_logs.glob(f"run_id={run_id}/task_id=*/*/*.trigger.*"))
+        triggerers = {p.name.rsplit(".trigger.", 1)[1] for p in trigger_logs}
+        stats = sandbox_server.stats()
+    finally:
+        _stop(procs)
+    assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
+    assert state == "success" and tries == 2, "validate ran again after its worker died"
+    assert wrong == [] and duplicates(users) == 0
+    active = {r["employee_id"] for r in rows if r["status"] == "active"} - skip
+    assert set(by_external_id(users)) == active
+    assert len(triggerers) == 2, f"batch jobs ran in {triggerers}"
+    assert stats["rate_limited"] == 0, "two triggerers, one budget: no 429"
+    assert unaudited_writes_in(env["GENESYS_SYNC_STATE_URL"], users) == 0
