@@ -22,6 +22,7 @@ import pytest
 from genesys_sync import audit
 from tests.fixtures.expect import ROOT, SAMPLE, read_rows, rejected_ids
 from tests.pipeline.harness import run_stages
+from tests.pipeline.test_write_ahead_audit import _settle
 from tests.reliability.checks import (
     duplicates,
     leaks,
@@ -64,18 +65,6 @@ def _intents(home: Path, batch_prefix: str) -> int:
         ):
             count += 1
     return count
-
-
-def _settle(sandbox, still_for: float = 0.6) -> None:
-    """Until the requests the killed run left in flight are served: no new write for a while."""
-    deadline = time.monotonic() + 30
-    last, since = sandbox.stats()["writes"], time.monotonic()
-    while time.monotonic() - since < still_for:
-        assert time.monotonic() < deadline, "the sandbox kept writing"
-        time.sleep(0.05)
-        now = sandbox.stats()["writes"]
-        if now != last:
-            last, since = now, time.monotonic()
 
 
 KILLS: dict[str, tuple[str | None, Callable[[Path], bool] | None, int]] = {
