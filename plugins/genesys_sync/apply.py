@@ -208,19 +208,7 @@ class BatchApplier:
                         change.kind,
                         _error_name(exc),
                     )
-                    result = OpResult(
-                        change.employee_id,
-                        str(change.kind),
-                        Outcome.FAILED,
-                        target_id=change.target_id,
-                        changed=change.changed,
-                        status=getattr(exc, "status", None),
-                        error=_error_name(exc),
-                        unreachable=isinstance(exc, UNREACHABLE),
-                        scim_type=getattr(exc, "scim_type", None),
-                        code=getattr(exc, "code", None),
-                        detail=getattr(exc, "detail", None),
-                    )
+                    result = _failed(change, exc)
                 await self._record("result", change, result)
                 done = created.get(change.employee_id)
                 if change.kind is Kind.CREATE and done is not None and not done.done():
@@ -487,11 +475,11 @@ class BulkBatchApplier(BatchApplier):
             except ScimError as exc:
                 if isinstance(exc, UNREACHABLE):  # this request and the rest: not applied
                     for i in bulkable[start - len(chunk) :]:
-                        results[i] = _unreachable(changes[i], exc)
+                        results[i] = _failed(changes[i], exc)
                         if i in part:  # sent: its intent gets its result
                             await self._record("result", changes[i], results[i])
                     for i in single:  # not sent either: the job's rounds send them again
-                        results[i] = _unreachable(changes[i], exc)
+                        results[i] = _failed(changes[i], exc)
                     single = []
                     break
                 replay.extend(part)  # the whole request was refused: go one by one
@@ -544,8 +532,9 @@ class BulkBatchApplier(BatchApplier):
         await self._record("result", change, replayed)
 
 
-def _unreachable(change: Change, exc: ScimError) -> OpResult:
-    """The result of an operation whose Bulk request could not reach the target."""
+def _failed(change: Change, exc: ScimError) -> OpResult:
+    """The result of an operation that failed with ``exc`` (sent alone, or in a Bulk request
+    that could not reach the target): the error's name and the server's explanation."""
     return OpResult(
         change.employee_id,
         str(change.kind),
@@ -554,7 +543,10 @@ def _unreachable(change: Change, exc: ScimError) -> OpResult:
         changed=change.changed,
         status=getattr(exc, "status", None),
         error=_error_name(exc),
-        unreachable=True,
+        unreachable=isinstance(exc, UNREACHABLE),
+        scim_type=getattr(exc, "scim_type", None),
+        code=getattr(exc, "code", None),
+        detail=getattr(exc, "detail", None),
     )
 
 
