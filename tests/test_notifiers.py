@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -125,7 +126,12 @@ def test_alert_webhook_url_stands_in_for_a_missing_connection(webhook_receiver, 
 
     assert notifiers.send(alert) == ["http"]
     assert [a["stage"] for a in alerts(webhook_receiver)] == ["plan"]
-    monkeypatch.delenv("AIRFLOW_CONN_SYNC_ALERTS", raising=False)  # set by the stand-in
+    # the stand-in lived only while the alert was sent: a later alert (or a child process, which
+    # inherits the environment) never finds the old URL as if it were a real connection
+    assert "AIRFLOW_CONN_SYNC_ALERTS" not in os.environ
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url + "/moved")
+    assert notifiers.send(alert) == ["http"]
+    assert webhook_receiver.received[-1]["path"] == "/moved"
 
 
 def test_no_channel_sends_nothing_and_a_dead_receiver_does_not_raise(alerts_to, monkeypatch):

@@ -21,12 +21,14 @@ e-mail, a phone number or a secret) and links; it is cut at a word boundary.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -177,30 +179,48 @@ def _connection_exists(conn_id: str) -> bool:
     return True
 
 
-def _http_conn_id(chosen: Channels) -> str | None:
-    """The http connection the HttpNotifier posts to: the configured one when it exists, else
-    ``$ALERT_WEBHOOK_URL`` made into that connection (Airflow's ``AIRFLOW_CONN_*`` form)."""
+def _standin_env(chosen: Channels) -> dict[str, str]:
+    """``$ALERT_WEBHOOK_URL`` as the missing ``sync_alerts`` http connection, in Airflow's
+    ``AIRFLOW_CONN_*`` form (empty when the connection exists or no URL is given)."""
     conn_id = chosen.http_conn_id
-    if not conn_id:
-        return None
-    if _connection_exists(conn_id):
-        return conn_id
-    if not chosen.http_url:
-        return None
-    env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
-    os.environ[env_name] = json.dumps({"conn_type": "http", "host": chosen.http_url})
-    return conn_id
+    if not conn_id or not chosen.http_url or _connection_exists(conn_id):
+        return {}
+    conn = json.dumps({"conn_type": "http", "host": chosen.http_url})
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": conn}
+
+
+_standins: dict[str, int] = {}  # AIRFLOW_CONN_* name -> notifiers using it right now
+_standins_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _standin_connection(env: dict[str, str]):
+    """The stand-in connection exists only while the notifiers run: the process environment is
+    restored afterwards, so no later alert (nor a child process) finds a stale URL. Concurrent
+    alerts in one triggerer share it; the last one out removes it."""
+    with _standins_lock:
+        for name, value in env.items():
+            _standins[name] = _standins.get(name, 0) + 1
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        with _standins_lock:
+            for name in env:
+                _standins[name] -= 1
+                if not _standins[name]:
+                    del _standins[name]
+                    os.environ.pop(name, None)
 
 
 def standard_notifiers(alert: Alert, chosen: Channels) -> list[tuple[str, BaseNotifier]]:
     """Airflow's notifiers for one alert, one per configured channel: ``(name, notifier)``."""
     out: list[tuple[str, BaseNotifier]] = []
-    conn_id = _http_conn_id(chosen)
-    if conn_id:
+    if chosen.http_conn_id and (chosen.http_url or _connection_exists(chosen.http_conn_id)):
         from airflow.providers.http.notifications.http import HttpNotifier
 
         notifier = HttpNotifier(
-            http_conn_id=conn_id,
+            http_conn_id=chosen.http_conn_id,
             endpoint=chosen.http_endpoint,
             json=alert.payload(),
             headers={"Content-Type": "application/json"},
@@ -258,13 +278,14 @@ def send(alert: Alert, context: Mapping[str, Any] | None = None, chosen: Channel
         log.info("No alert channel configured (alerts: in sync.yaml): %s not sent", alert.event)
         return []
     reached = []
-    for name, notifier in notifiers:
-        try:
-            notifier.notify(dict(context or {}))
-        except Exception as exc:
-            log.warning("Alert %s via %s failed: %s", alert.event, name, type(exc).__name__)
-        else:
-            reached.append(name)
+    with _standin_connection(_standin_env(chosen)):
+        for name, notifier in notifiers:
+            try:
+                notifier.notify(dict(context or {}))
+            except Exception as exc:
+                log.warning("Alert %s via %s failed: %s", alert.event, name, type(exc).__name__)
+            else:
+                reached.append(name)
     log.info("Alert %s sent via %s", alert.event, ", ".join(reached) or "no channel")
     return reached
 
@@ -273,17 +294,19 @@ async def asend(alert: Alert, chosen: Channels | None = None) -> list[str]:
     """``send`` for the triggerer: each notifier's ``async_notify`` where it has one."""
     chosen = chosen or await asyncio.to_thread(channels)
     notifiers = await asyncio.to_thread(standard_notifiers, alert, chosen)
+    standin = await asyncio.to_thread(_standin_env, chosen)
     reached = []
-    for name, notifier in notifiers:
-        try:
+    with _standin_connection(standin):
+        for name, notifier in notifiers:
             try:
-                await notifier.async_notify({})
-            except NotImplementedError:
-                await asyncio.to_thread(notifier.notify, {})
-        except Exception as exc:
-            log.warning("Alert %s via %s failed: %s", alert.event, name, type(exc).__name__)
-        else:
-            reached.append(name)
+                try:
+                    await notifier.async_notify({})
+                except NotImplementedError:
+                    await asyncio.to_thread(notifier.notify, {})
+            except Exception as exc:
+                log.warning("Alert %s via %s failed: %s", alert.event, name, type(exc).__name__)
+            else:
+                reached.append(name)
     log.info("Alert %s sent via %s", alert.event, ", ".join(reached) or "no channel")
     return reached
 
