@@ -61,7 +61,7 @@ format: install
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 lock: install  ## re-resolve requirements*.txt and rewrite constraints.txt
-	$(VENV)/bin/uv pip compile --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
+	$(VENV)/bin/uv pip compile --universal --python-version 3.11 requirements-dev.txt -o constraints.txt --no-header --no-annotate
 
 bench: install  ## every benchmark in one run (~15 min): writes benchmarks/RESULTS.md
 	$(PY) benchmarks/bench.py

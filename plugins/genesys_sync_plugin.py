@@ -1,65 +1,16 @@
-"""Airflow plugin: the sync's pages in the API server and their places in the UI.
+"""The sync's Airflow plugin from the plugins folder, for an Airflow where the package is not
+installed (the production image: ``plugins/`` on ``sys.path``, nothing pip-installed).
 
-* ``/genesys-sync/``: the recent runs with their counts and a chart of the last 30
-  (**Browse > Genesys sync** in the UI);
-* a **Sync results** tab on each dag run of ``genesys_user_sync``: that run's status, counts,
-  links to its plan and report, its held removals and rejected rows;
-* a fix of Airflow 3.3.2's connection **Test** button for connections without a port
-  (``genesys_sync.ui.compat``).
-
-Loaded from the plugins folder (``plugins/.airflowignore`` keeps the packages beside it from
-being scanned as plugins). Who may see what: ``genesys_sync.ui.app``.
+An installed package registers the plugin through its ``airflow.plugins`` entry point
+(``pyproject.toml``). Airflow loads the plugins folder and the entry points both, so this module
+defines no plugin then: ``genesys_sync`` is registered once either way
+(``tests/ui/test_plugin_registration.py``). The plugin itself: ``genesys_sync.ui.plugin``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from genesys_sync.ui.plugin import registered_by_entry_point
 
-from airflow.plugins_manager import AirflowPlugin
-
-from genesys_sync.ui.compat import ConnectionTestPortFix
-
-URL_PREFIX = "/genesys-sync"  # genesys_sync.ui.app.URL_PREFIX
-
-
-class LazyApp:
-    """The pages' ASGI app, imported on its first request: every Airflow component (each task
-    run too) imports this module, only the API server serves the pages."""
-
-    def __init__(self) -> None:
-        self._app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._app is None:
-            from genesys_sync.ui.app import app
-
-            self._app = app
-        await self._app(scope, receive, send)
-
-
-app = LazyApp()
-
-
-class GenesysSyncPlugin(AirflowPlugin):
-    name = "genesys_sync"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Genesys user sync"}]
-    # Airflow 3.3.2's Test button fails on a connection without a port (the Genesys form hides
-    # it): the upstream fix, applied to the test requests only (genesys_sync.ui.compat).
-    fastapi_root_middlewares = [
-        {"middleware": ConnectionTestPortFix, "args": [], "kwargs": {}, "name": "test-port-fix"}
-    ]
-    external_views = [
-        {
-            "name": "Genesys sync",
-            "href": f"{URL_PREFIX}/",
-            "destination": "nav",
-            "category": "browse",
-            "url_route": "genesys-sync",
-        },
-        {
-            "name": "Sync results",
-            "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/runs/{{RUN_ID}}",
-            "destination": "dag_run",
-            "url_route": "genesys-sync-run",
-        },
-    ]
+if not registered_by_entry_point():
+    # Airflow registers every plugin class it finds in this module's namespace.
+    from genesys_sync.ui.plugin import GenesysSyncPlugin  # noqa: F401

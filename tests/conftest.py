@@ -22,6 +22,8 @@ for _var in (
     "GENESYS_SYNC_CONFIG",
     "HRIS_EXPORT_PATH",
     "GENESYS_SYNC_RATE_LIMIT_REDIS_URL",
+    "GENESYS_SYNC_RUNS_URL",
+    "GENESYS_SYNC_RUNS_CONN_ID",
 ):
     os.environ.pop(_var, None)
 
@@ -30,4 +32,5 @@ pytest_plugins = [
     "tests.fixtures.targets",
     "tests.fixtures.webhook",
     "tests.fixtures.reliability",
+    "tests.fixtures.s3",
 ]

@@ -21,6 +21,7 @@ def test_the_base_file_is_the_small_team_local_executor_deployment():
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["GENESYS_SYNC_AUDIT_STORE"] == "database"
+    assert env["GENESYS_SYNC_RUNS_URL"] == "${GENESYS_SYNC_RUNS_URL:-}"  # default: the volume
     assert "healthcheck" in services["postgres"]
 
 
@@ -36,5 +37,6 @@ def test_the_celery_override_adds_redis_workers_and_a_second_triggerer():
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert env["GENESYS_SYNC_RATE_LIMIT_REDIS_URL"].startswith("redis://"), name
         assert "redis" in services[name]["depends_on"], name
+        assert env["GENESYS_SYNC_RUNS_URL"].startswith("${GENESYS_SYNC_RUNS_URL:?"), name
     for name in ("airflow-worker", "airflow-triggerer-2"):  # built on the base's services
         assert services[name]["extends"]["file"] == "docker-compose.yml"

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from genesys_sync import run_lock, runs, settings
-from genesys_sync.report import format_summary, read_json
+from genesys_sync.report import format_summary
 
 DAG_ID = "genesys_user_sync"
 CONN_ID = "genesys_cloud"
@@ -253,10 +253,10 @@ def run_sync(
         print(f"FAILED: {exc}{_lease_note(env)}", file=sys.stderr)
         return 3
     report_path = newest_report(started)
-    if report_path is None:
+    report = runs.read_optional(report_path) if report_path is not None else None
+    if report is None:
         print(f"The run wrote no report; Airflow's output is in {log_path}", file=sys.stderr)
         return result.returncode or 1
-    report = read_json(report_path)
     print(format_summary(report))
     print(f"  airflow log     {log_path}")
     ok = result.returncode == 0 and report.get("status") == "success"

@@ -2,10 +2,13 @@
 
 Sent through Airflow's own metrics client, so ``[metrics]`` decides where they go: StatsD
 (``statsd_on``, ``statsd_host``/``statsd_port``, names prefixed by ``statsd_prefix``, default
-``airflow``), OpenTelemetry (``otel_on``) or nowhere (the default). The figures are the run
-report's (``report.json``), which counted them once from what every stage's client sent and
-every batch job's results; this module only names them (``run_points``, pure) and hands them
-to Airflow (``emit_run_metrics``, which imports Airflow lazily and never raises).
+``airflow``), OpenTelemetry (``otel_on``; the collector is named by the standard
+``OTEL_EXPORTER_OTLP_*`` variables, names prefixed by ``otel_prefix``, default ``airflow``) or
+nowhere (the default). The figures are the run report's (``report.json``), which counted them
+once from what every stage's client sent and every batch job's results; this module only names
+them (``run_points``, pure) and hands them to Airflow (``emit_run_metrics``, which imports
+Airflow lazily and never raises). A task process ends without running exit hooks, so
+OpenTelemetry's buffered points are pushed at once (``_flush_otel``).
 
 StatsD carries no tags by default, so every dimension is part of the name
 (``genesys_sync.requests.method.PATCH``); the same points carry it as a tag too (OpenTelemetry

@@ -16,21 +16,42 @@ name), owner-only because batches and accepted rows hold personal data::
     verdict.json          a failed run's earliest failed stage and reason (outcome)
     failures/<task>[.<map index>].json   why a task failed, scrubbed (its failure callback)
 
-Readers never create anything (a look at a run that does not exist leaves no directory);
-writers create the directory owner-only and write atomically (``report.write_json``).
+Where: ``$GENESYS_SYNC_RUNS_URL`` (default ``$GENESYS_SYNC_HOME/runs`` on the local disk; for
+a deployment whose workers and triggerers share no disk, an object store such as
+``s3://bucket/prefix``, reached through Airflow's ``ObjectStoragePath`` with the connection
+``$GENESYS_SYNC_RUNS_CONN_ID``, default ``aws_default``). Paths handed between tasks (XCom,
+trigger events) are strings this module turns back into paths (``store_path``).
+
+Readers never create anything (a look at a run that does not exist leaves no directory).
+Writers write atomically: on a local disk a temporary file renamed into place, owner-only; on an
+object store one PUT per artifact (an object is never seen half-written; the bucket's default
+encryption applies, SSE-S3 on every new S3 object).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+from urllib.parse import unquote, urlparse
 
 from genesys_sync import report as reporting
 from genesys_sync import settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+RUNS_URL_ENV = "GENESYS_SYNC_RUNS_URL"
+RUNS_CONN_ENV = "GENESYS_SYNC_RUNS_CONN_ID"
+DEFAULT_RUNS_CONN_ID = "aws_default"
+StorePath = Union[Path, "ObjectStoragePath"]
 
 GATE = "gate.json"
 PLAN = "plan.json"
@@ -69,7 +90,7 @@ class BatchIndex:
 class Run:
     """One run's artifacts (see the module docstring for the layout)."""
 
-    def __init__(self, run_id: str, root: Path | None = None) -> None:
+    def __init__(self, run_id: str, root: StorePath | None = None) -> None:
         self.run_id = run_id
         self.root = root or runs_root() / settings.safe_run_id(run_id)
 
@@ -83,12 +104,24 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.run_id!r})"
 
-    def path(self, name: str) -> Path:
+    @property
+    def remote(self) -> bool:
+        """Whether the run lives in an object store (not on this machine's disk)."""
+        return is_remote(self.root)
+
+    def exists(self) -> bool:
+        """Whether the run left anything (on a local disk: its directory)."""
+        return _exists(self.root) and (self.remote or self.root.is_dir())
+
+    def path(self, name: str) -> StorePath:
         """Where artifact ``name`` is (or would be); creates nothing."""
         return self.root / name
 
-    def prepare(self) -> Path:
-        """The run's directory, created owner-only (the writers' side)."""
+    def prepare(self) -> StorePath:
+        """The run's directory, created owner-only (the writers' side; an object store has no
+        directories to create)."""
+        if self.remote:
+            return self.root
         settings.sync_home()  # a new home is owner-only too
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.root.stat().st_mode & 0o077:
@@ -99,17 +132,50 @@ class Run:
         """A JSON artifact, or ``None`` when it was never written (or is unreadable)."""
         return read_optional(self.path(name))
 
-    def write_json(self, name: str, data: Any) -> Path:
+    def write_json(self, name: str, data: Any) -> StorePath:
+        return self.write_text(name, json.dumps(data, indent=2, sort_keys=True, default=str))
+
+    def write_text(self, name: str, text: str) -> StorePath:
         self.prepare()
         path = self.path(name)
-        reporting.write_json(path, data)
+        if self.remote:
+            path.write_bytes(text.encode("utf-8"))  # one PUT: never seen half-written
+        else:
+            reporting.write_text(path, text)
         return path
 
-    def write_text(self, name: str, text: str) -> Path:
-        self.prepare()
-        path = self.path(name)
-        reporting.write_text(path, text)
-        return path
+    @contextlib.contextmanager
+    def workspace(self) -> Iterator[Path]:
+        """A local directory for a stage whose tools write files (the gate: pandas, Great
+        Expectations): the run's own directory on a local store; on an object store a
+        temporary directory whose files are then put in the run, and removed."""
+        if not self.remote:
+            yield self.prepare()
+            return
+        with tempfile.TemporaryDirectory(prefix="genesys-sync-run-") as tmp:
+            try:
+                yield Path(tmp)
+            finally:  # a blocked gate's rejects are kept too
+                for file in sorted(Path(tmp).rglob("*")):
+                    if file.is_file():
+                        name = file.relative_to(tmp).as_posix()
+                        (self.root / name).write_bytes(file.read_bytes())
+
+    def kept(self, result: Any, workspace: Path) -> Any:
+        """A dataclass result (the gate's) whose paths into ``workspace`` now name where the
+        workspace's files are kept in the run."""
+        if not self.remote:
+            return result
+        moved = {}
+        for name, value in vars(result).items():
+            if isinstance(value, Path) and value.is_relative_to(workspace):
+                moved[name] = self.root / value.relative_to(workspace).as_posix()
+        return dataclasses.replace(result, **moved)
+
+    def restrict(self) -> None:
+        """Every artifact of the run owner-only, whatever the umask (a local disk)."""
+        if not self.remote:
+            settings.restrict_tree(self.root)
 
     # -- task failures (what the run's failure alert names) ---------------------------------
 
@@ -120,7 +186,9 @@ class Run:
     def failure(self, task_id: str) -> dict[str, Any] | None:
         """What ``write_failure`` kept for ``task_id`` (its first mapped instance if mapped)."""
         folder = self.root / "failures"
-        found = sorted(folder.glob(f"{task_id}.json")) + sorted(folder.glob(f"{task_id}.*.json"))
+        found = sorted(_glob(folder, f"{task_id}.json")) + sorted(
+            _glob(folder, f"{task_id}.*.json")
+        )
         return read_optional(found[0]) if found else None
 
     # -- batches ---------------------------------------------------------------------------
@@ -139,17 +207,25 @@ class Run:
         """Forget the batches and results of an earlier attempt at planning (a retried plan
         starts from a clean slate)."""
         for stale in ("batches", "results"):
-            shutil.rmtree(self.root / stale, ignore_errors=True)
+            if not self.remote:
+                shutil.rmtree(self.root / stale, ignore_errors=True)
+            elif _exists(self.root / stale):
+                (self.root / stale).rmdir(recursive=True)
 
     def results(self, phase: str) -> Iterator[dict[str, Any]]:
         """The results documents of the batch jobs of one phase that have finished."""
-        for path in sorted((self.root / "results").glob(f"{phase}-*.json")):
+        for path in sorted(_glob(self.root / "results", f"{phase}-*.json")):
             data = read_optional(path)
             if data is not None:
                 yield data
 
     def attempt(self, batch_id: str) -> int:
         """Count one more attempt at a batch job and return its number (1, 2, ...)."""
+        if self.remote:  # one job per batch at a time: read, count, write back
+            counter = self.root / "attempts" / batch_id
+            number = (len(counter.read_bytes()) if _exists(counter) else 0) + 1
+            counter.write_bytes(b"." * number)
+            return number
         attempts = self.prepare() / "attempts"
         attempts.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(attempts / batch_id, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -160,52 +236,113 @@ class Run:
             os.close(fd)
 
 
-def runs_root() -> Path:
-    """Where every run's directory is (``$GENESYS_SYNC_HOME/runs``); creates nothing, not
-    even the home (``settings.sync_home`` would)."""
+def runs_root() -> StorePath:
+    """Where every run's directory is (``$GENESYS_SYNC_RUNS_URL``, default
+    ``$GENESYS_SYNC_HOME/runs``); creates nothing, not even the home (``settings.sync_home``
+    would)."""
+    url = os.environ.get(RUNS_URL_ENV, "").strip()
+    if url:
+        return store_path(url.rstrip("/"))
     home = os.environ.get("GENESYS_SYNC_HOME") or settings.PROJECT_ROOT / ".sync-home"
     return Path(home).resolve() / "runs"
 
 
-def reports(since: float = 0.0) -> list[Path]:
-    """The report files written at or after ``since`` (a ``time.time()``), oldest first."""
-    found = [p for p in runs_root().glob(f"*/{REPORT}") if p.stat().st_mtime >= since]
-    return sorted(found, key=lambda p: p.stat().st_mtime)
+def store_path(location: str | StorePath) -> StorePath:
+    """A path of the run store from its string form (what XCom and trigger events carry): a
+    local path (or ``file://`` URL) as a ``Path``, anything else (``s3://...``) as Airflow's
+    ``ObjectStoragePath`` on ``$GENESYS_SYNC_RUNS_CONN_ID`` unless the URL names a connection."""
+    if not isinstance(location, str):
+        return location
+    if location.startswith("file://"):
+        return Path(unquote(urlparse(location).path))
+    if "://" not in location:
+        return Path(location)
+    from airflow.sdk import ObjectStoragePath
+
+    if "@" in location.split("://", 1)[1].split("/", 1)[0]:
+        return ObjectStoragePath(location)  # the connection is in the URL (s3://conn@bucket/)
+    conn_id = os.environ.get(RUNS_CONN_ENV) or DEFAULT_RUNS_CONN_ID
+    return ObjectStoragePath(location, conn_id=conn_id)
 
 
-def batch_id_of(batch_path: str | Path) -> str:
-    return Path(batch_path).stem
+def is_remote(path: StorePath) -> bool:
+    return not isinstance(path, Path)
 
 
-def run_root_of(batch_path: str | Path) -> Path:
+def _fresh(path: StorePath) -> StorePath:
+    """``path`` with its file system's listings cache dropped: fsspec keeps what it listed, and
+    another process (a task, a trigger) may have written an artifact since."""
+    if is_remote(path):
+        path.fs.invalidate_cache()
+    return path
+
+
+def _exists(path: StorePath) -> bool:
+    return _fresh(path).exists()
+
+
+def _glob(folder: StorePath, pattern: str) -> Iterator[StorePath]:
+    return _fresh(folder).glob(pattern)
+
+
+def reports(since: float = 0.0, root: StorePath | None = None) -> list[StorePath]:
+    """The report files written at or after ``since`` (a ``time.time()``), oldest first (of
+    the run store, or of the one at ``root``)."""
+    found = [(p, p.stat().st_mtime) for p in _glob(root or runs_root(), f"*/{REPORT}")]
+    return [p for p, mtime in sorted(found, key=lambda f: f[1]) if mtime >= since]
+
+
+def batch_id_of(batch_path: str | StorePath) -> str:
+    return store_path(batch_path).stem
+
+
+def run_root_of(batch_path: str | StorePath) -> StorePath:
     """The run directory a batch file (planned or linked) belongs to."""
-    path = Path(batch_path)
+    path = store_path(batch_path)
     batches = path.parent.parent if path.parent.name == _LINKED else path.parent
     return batches.parent
 
 
-def results_path(batch_path: str | Path) -> Path:
+def results_path(batch_path: str | StorePath) -> StorePath:
     """Where a batch job writes its results: ``results/<batch id>.json`` of its run, the same
     for a planned batch and its linked version."""
     return run_root_of(batch_path) / "results" / f"{batch_id_of(batch_path)}.json"
 
 
-def linked_path(batch_path: str | Path) -> Path:
+def linked_path(batch_path: str | StorePath) -> StorePath:
     """Where the manager wave's version of a planned second-wave batch goes."""
-    return run_root_of(batch_path) / "batches" / _LINKED / Path(batch_path).name
+    return run_root_of(batch_path) / "batches" / _LINKED / store_path(batch_path).name
 
 
-def effective_batch(batch_path: str | Path) -> dict[str, Any] | None:
+def effective_batch(batch_path: str | StorePath) -> dict[str, Any] | None:
     """The batch a job ran: the linked version of a second-wave batch when there is one."""
     linked = linked_path(batch_path)
-    return read_optional(linked) if linked.exists() else read_optional(Path(batch_path))
+    return read_optional(linked) if _exists(linked) else read_optional(store_path(batch_path))
 
 
-def read_optional(path: Path) -> dict[str, Any] | None:
+def read_optional(path: str | StorePath) -> dict[str, Any] | None:
     """A JSON artifact, or ``None`` when it does not exist or cannot be parsed."""
-    if not path.exists():
+    path = store_path(path)
+    if not _exists(path):
         return None
     try:
-        return reporting.read_json(path)
+        return json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_batch(batch_path: str | StorePath) -> dict[str, Any]:
+    """A planned (or linked) batch; a missing or unreadable one is an error that names it."""
+    batch = read_optional(batch_path)
+    if batch is None:
+        raise FileNotFoundError(f"No readable batch file at {batch_path} in the run store")
+    return batch
+
+
+def write_json(path: str | StorePath, data: Any) -> StorePath:
+    """Write a JSON artifact at ``path`` (a results file a batch job owns) atomically."""
+    path = store_path(path)
+    if is_remote(path):
+        path.write_bytes(json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+        return path
+    return reporting.write_json(path, data)

@@ -4,14 +4,18 @@ handle (the Airflow CLI, waits that show the components' logs when they time out
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from genesys_sync import runs
 from genesys_sync.settings import safe_run_id
 
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -53,8 +57,10 @@ class Deployment:
         self.airflow("dags", "trigger", "genesys_user_sync", "--run-id", run_id)
 
     def report(self, run_id: str) -> dict:
-        home = Path(self.env["GENESYS_SYNC_HOME"])
-        return json.loads((home / "runs" / safe_run_id(run_id) / "report.json").read_text())
+        """The run's report, from the deployment's run store (a bucket or a local home)."""
+        url = self.env.get("GENESYS_SYNC_RUNS_URL")
+        root = runs.store_path(url) if url else Path(self.env["GENESYS_SYNC_HOME"]) / "runs"
+        return json.loads((root / safe_run_id(run_id) / runs.REPORT).read_bytes())
 
     def reset_state(self) -> None:
         """Empty the sync's state tables (a test starts as on a new installation)."""
@@ -72,6 +78,35 @@ class Deployment:
             return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
 
         return self.wait(finished, 600, f"run {run_id or 'the first run'} to finish")
+
+
+def start(env: Mapping[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen:
+    """One Airflow component (``airflow <args>``) in its own process group, logging to
+    ``<logs>/<name>.log``."""
+    out = (logs / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [AIRFLOW, *args],
+        env=dict(env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(procs: Iterable[subprocess.Popen]) -> None:
+    """SIGTERM every component's process group, then SIGKILL what has not stopped in 30 s."""
+    procs = list(procs)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _airflow(env, *args) -> str:

@@ -1,13 +1,14 @@
 """The CeleryExecutor deployment, run as processes (issue 9): PostgreSQL for Airflow's metadata,
 the sync's state and the audit trail, the machine's Redis as the Celery broker and as the shared
-rate limiter, and the real api-server, scheduler, dag-processor, two triggerers and Celery
-workers. A scheduled run of 300 employees converges user by user although the Celery worker
-running ``validate`` is killed (SIGKILL) mid-task, both triggerers run batch jobs, and the
-target's limit, counted over every token of the OAuth client together, is never exceeded.
+rate limiter, an S3 endpoint (moto's server) for the HRIS export and the run store, and the real
+api-server, scheduler, dag-processor, two triggerers and Celery workers, each component with its
+own ``GENESYS_SYNC_HOME``: nothing of the sync's passes through a local disk.
 
-What this does not prove yet: components with no disk in common. The run's artifacts (batches,
-results) still pass through one ``GENESYS_SYNC_HOME``, as on a single Docker host with one
-volume; an object-store run store is what lets workers on several hosts share them.
+A scheduled run of 300 employees converges user by user although the Celery worker running
+``validate`` is killed (SIGKILL) mid-task, both triggerers run batch jobs, every artifact is in
+the bucket and none in any home, and the target's limit, counted over every token of the OAuth
+client together, is never exceeded. (Airflow's own ``AIRFLOW_HOME``, its task logs, stays
+shared, as the official compose file shares ``./logs``; remote logging is Airflow's business.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.deployment.components import AIRFLOW, Deployment
+from genesys_sync.settings import safe_run_id
+from tests.deployment.components import AIRFLOW, Deployment, start, stop
 from tests.fixtures.expect import ROOT, SAMPLE, by_external_id, read_rows, write_rows
 from tests.fixtures.sandbox import free_port
 from tests.fixtures.targets import Target
@@ -52,27 +54,6 @@ def _rows() -> list[dict[str, str]]:
     return sample + more
 
 
-def _start(env, logs: Path, name: str, *args: str) -> subprocess.Popen:
-    out = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _stop(procs) -> None:
-    for proc in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def _task_state(env, run_id: str, task_id: str) -> tuple[str | None, int]:
     engine = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     try:
@@ -93,14 +74,16 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
     tmp_path,
     databases,
     sandbox_server,
+    s3_runs,
 ):
+    s3, bucket, store_env = s3_runs
     sandbox_server.reset()
     sandbox_server.set_faults(requests_per_minute=RATE, rate_limit_per="client")
     queue = f"gss-{uuid.uuid4().hex[:8]}"
     port = free_port()
     conn = json.loads(sandbox_server.connection_json())
     conn["extra"]["requests_per_minute"] = RATE
-    export = tmp_path / "drop" / "hris_export.csv"
+    export = f"s3://aws_default@{bucket}/drop/hris_export.csv"  # where HR drops it
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
@@ -128,28 +111,35 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         # One batch job per triggerer at a time: the jobs spread over both, running at once.
         "AIRFLOW__TRIGGERER__CAPACITY": "1",
-        "GENESYS_SYNC_HOME": str(tmp_path / "sync-home"),
+        **store_env,  # the run store in the bucket, and the aws_default connection
         "GENESYS_SYNC_STATE_URL": databases["state"],
         "GENESYS_SYNC_AUDIT_STORE": "database",
         "GENESYS_SYNC_RATE_LIMIT_REDIS_URL": REDIS,
         "GENESYS_SYNC_RATE_LIMIT_KEY_PREFIX": f"genesys_sync:test:{queue}:",
         "AIRFLOW_CONN_GENESYS_CLOUD": json.dumps(conn),
-        "HRIS_EXPORT_PATH": str(export),
+        "HRIS_EXPORT_PATH": export,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
     }
+    homes = tmp_path / "homes"
+
+    def component(name: str, *args: str) -> subprocess.Popen:
+        """A component with a home of its own, as on a host of its own."""
+        return start({**env, "GENESYS_SYNC_HOME": str(homes / name)}, logs, name, *args)
+
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     logs = tmp_path / "logs"
     logs.mkdir()
     rows = _rows()
-    write_rows(export, rows)
+    csv_file = write_rows(tmp_path / "hris_export.csv", rows)
+    s3.client().upload_file(str(csv_file), bucket, "drop/hris_export.csv")
     worker = ["celery", "worker", "-q", queue, "--skip-serve-logs", "--without-mingle"]
     procs = [
-        _start(env, logs, "api-server", "api-server"),
-        _start(env, logs, "scheduler", "scheduler", "--skip-serve-logs"),
-        _start(env, logs, "dag-processor", "dag-processor"),
-        _start(env, logs, "triggerer-1", "triggerer", "--skip-serve-logs"),
-        _start(env, logs, "triggerer-2", "triggerer", "--skip-serve-logs"),
-        _start(env, logs, "worker-1", *worker, "-H", f"w1-{queue}@%h"),
+        component("api-server", "api-server"),
+        component("scheduler", "scheduler", "--skip-serve-logs"),
+        component("dag-processor", "dag-processor"),
+        component("triggerer-1", "triggerer", "--skip-serve-logs"),
+        component("triggerer-2", "triggerer", "--skip-serve-logs"),
+        component("worker-1", *worker, "-H", f"w1-{queue}@%h"),
     ]
     try:
         deployment = Deployment(env, logs, f"http://127.0.0.1:{port}", export)
@@ -165,7 +155,7 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
         os.killpg(procs[-1].pid, signal.SIGKILL)
         procs[-1].wait()
         for n in (2, 3):
-            procs.append(_start(env, logs, f"worker-{n}", *worker, "-H", f"w{n}-{queue}@%h"))
+            procs.append(component(f"worker-{n}", *worker, "-H", f"w{n}-{queue}@%h"))
         run = deployment.wait_for_run(run_id)
         state, tries = _task_state(env, run_id, "validate")
 
@@ -177,8 +167,10 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
         trigger_logs = list(task_logs.glob(f"run_id={run_id}/task_id=*/*/*.trigger.*"))
         triggerers = {p.name.rsplit(".trigger.", 1)[1] for p in trigger_logs}
         stats = sandbox_server.stats()
+        report = deployment.report(run_id)  # read from the bucket
+        run_keys = s3.keys(bucket, f"genesys-sync/runs/{safe_run_id(run_id)}/")
     finally:
-        _stop(procs)
+        stop(procs)
     assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
     assert state == "success" and tries == 2, "validate ran again after its worker died"
     assert wrong == [] and duplicates(users) == 0
@@ -187,3 +179,9 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
     assert len(triggerers) == 2, f"batch jobs ran in {triggerers}"
     assert stats["rate_limited"] == 0, "two triggerers, one budget: no 429"
     assert unaudited_writes_in(env["GENESYS_SYNC_STATE_URL"], users) == 0
+    assert report["status"] == "success" and report["applied"]["create"] == len(active)
+    kept = [key.split(f"/{safe_run_id(run_id)}/", 1)[1] for key in run_keys]
+    assert "report.json" in kept and "plan.json" in kept, kept
+    assert [k for k in kept if k.startswith("results/phase1-")], kept
+    in_homes = [p for p in homes.rglob("*") if "runs" in p.relative_to(homes).parts]
+    assert in_homes == [], "no run artifact in any component's home"

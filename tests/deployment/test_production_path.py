@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from genesys_sync.cli import COMPONENTS
-from tests.deployment.components import AIRFLOW, Deployment
+from tests.deployment.components import AIRFLOW, Deployment, start, stop
 from tests.e2e.harness import (
     ROOT,
     SAMPLE,
@@ -73,18 +72,8 @@ def running_deployment(tmp_path_factory, databases, sandbox_server):
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     logs = tmp_path / "logs"
     logs.mkdir()
-    procs = []
-    for component in COMPONENTS:  # the same commands as `make airflow`
-        out = (logs / f"{component[0]}.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [AIRFLOW, *component],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
+    # the same commands as `make airflow`
+    procs = [start(env, logs, c[0], *c) for c in COMPONENTS]
     try:
         deployment = Deployment(
             env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"])
@@ -92,17 +81,7 @@ def running_deployment(tmp_path_factory, databases, sandbox_server):
         deployment.scheduled = _first_scheduled_run(deployment, sandbox_server)
         yield deployment
     finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(procs)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genesys_sync import runs
 from tests.fixtures.expect import (  # noqa: F401 (re-exported for the e2e and deployment tests)
     ENTERPRISE,
     GENESYS,
@@ -76,6 +77,7 @@ def run_sync(
     if logical_date:
         cmd += ["--logical-date", logical_date]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    reports = sorted((sync_home / "runs").glob("*/report.json"), key=lambda p: p.stat().st_mtime)
-    report = json.loads(reports[-1].read_text()) if reports else None
+    store_url = env.get("GENESYS_SYNC_RUNS_URL")  # the run store, local or in a bucket
+    reports = runs.reports(root=runs.store_path(store_url) if store_url else sync_home / "runs")
+    report = json.loads(reports[-1].read_bytes()) if reports else None
     return RunResult(proc.returncode, report, proc.stdout + proc.stderr)

@@ -116,7 +116,7 @@ def test_the_dry_run_says_so(runs_root, client_for):
 def test_the_plugin_mounts_the_app_and_places_its_views():
     import asyncio
 
-    import genesys_sync_plugin as plugin
+    from genesys_sync.ui import plugin
 
     views = {v["destination"]: v for v in plugin.GenesysSyncPlugin.external_views}
     assert views["dag_run"]["href"] == "/genesys-sync/dags/{DAG_ID}/runs/{RUN_ID}"

@@ -88,3 +88,30 @@ def test_data_docs_outside_the_sync_home_are_ignored(runs_root: Path, tmp_path: 
     gate = {"passed": True, "data_docs_path": str(elsewhere)}
     (directory / "gate.json").write_text(json.dumps(gate), encoding="utf-8")
     assert artifacts.read_run(APPLIED_RUN).data_docs is None
+
+
+def test_runs_in_an_object_store_read_back_as_from_the_disk(runs_root: Path, s3_runs):
+    """The api-server reads the run store the stages wrote to, here a bucket (moto's S3)."""
+    on_disk = (
+        [s.run_id for s in artifacts.list_runs(root=runs_root)],
+        artifacts.read_run(APPLIED_RUN, root=runs_root),
+    )
+    endpoint, bucket, env = s3_runs
+    prefix = env["GENESYS_SYNC_RUNS_URL"].split(bucket + "/", 1)[1]
+    for file in runs_root.rglob("*"):
+        if file.is_file():
+            key = f"{prefix}/{file.relative_to(runs_root).as_posix()}"
+            endpoint.client().upload_file(str(file), bucket, key)
+
+    listed = artifacts.list_runs()
+    run = artifacts.read_run(APPLIED_RUN)
+
+    assert [s.run_id for s in listed] == on_disk[0] and len(listed) >= 2
+    assert str(run.directory).startswith(f"s3://aws_default@{bucket}/")
+    assert (run.report, run.plan, run.plan_markdown) == (
+        on_disk[1].report,
+        on_disk[1].plan,
+        on_disk[1].plan_markdown,
+    )
+    assert run.rejects == on_disk[1].rejects and run.held == on_disk[1].held
+    assert artifacts.read_run("no-such-run") is None

@@ -6,10 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from genesys_sync import audit
+from genesys_sync import audit, runs
 from genesys_sync import report as reporting
 from genesys_sync.plan import Change
 from genesys_sync.progress import BatchProgress
@@ -120,7 +119,7 @@ async def apply_batch_file(
     from genesys_sync.apply import BatchApplier, BulkBatchApplier, summarise
     from genesys_sync.scim.client import AsyncScimClient
 
-    batch = await asyncio.to_thread(reporting.read_json, Path(batch_path))
+    batch = await asyncio.to_thread(runs.read_batch, batch_path)
     planned = [Change.from_dict(c) for c in batch["changes"]]
     bulk = batch.get("bulk") or {}
     results_file = results_path(batch_path)
@@ -135,7 +134,7 @@ async def apply_batch_file(
             len(planned),
             len(changes),
         )
-    run_id, attempt = await asyncio.to_thread(_batch_attempt, Path(batch_path), batch)
+    run_id, attempt = await asyncio.to_thread(_batch_attempt, batch_path, batch)
     recorder = audit.BatchRecorder(run_id, batch["batch_id"], attempt)
     calls = 0
     stats: dict[str, Any] = {}
@@ -205,7 +204,7 @@ async def apply_batch_file(
         "api_stats": reporting.merge_client_stats([(earlier or {}).get("api_stats"), stats]),
         "unreachable_target": unreachable,
     }
-    await asyncio.to_thread(reporting.write_json, results_file, payload)
+    await asyncio.to_thread(runs.write_json, results_file, payload)
     event = {
         "batch_id": batch["batch_id"],
         "results_path": str(results_file),
@@ -218,7 +217,7 @@ async def apply_batch_file(
     return event
 
 
-def _batch_attempt(batch_path: Path, batch: Mapping[str, Any]) -> tuple[str, int]:
+def _batch_attempt(batch_path: str, batch: Mapping[str, Any]) -> tuple[str, int]:
     """The run id of a batch file and which attempt at it this job is (1, 2, ...)."""
     run = Run.of_batch(batch_path, batch)
     return run.run_id, run.attempt(batch["batch_id"])

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from genesys_sync import audit, metrics, run_lock, runs, settings
+from genesys_sync import audit, metrics, run_lock, runs
 from genesys_sync import report as reporting
 from genesys_sync.config import SyncConfig
 from genesys_sync.failpoints import failpoint
@@ -46,7 +46,7 @@ def finish_stage(
     A trail that cannot be written fails the run and leaves the state as it was.
     """
     run = Run(run_id)
-    run_dir = run.prepare()
+    run.prepare()
     gate = run.read(runs.GATE) or {}
     plan_doc = run.read(runs.PLAN) or {}
     planned = plan_doc.get("counts") or {}
@@ -191,7 +191,7 @@ def finish_stage(
         report["refused_summary_path"] = str(path)
     failpoint("report.before_file")
     run.write_json(runs.REPORT, report)
-    settings.restrict_tree(run_dir)  # every run artifact owner-only, whatever the umask
+    run.restrict()  # every run artifact owner-only, whatever the umask
     for line in reporting.format_summary(report).splitlines():
         log.info("%s", line)  # the task log's main section (the CLI prints the report it reads)
     metrics.emit_run_metrics(report)  # the report's figures, where Airflow's [metrics] says

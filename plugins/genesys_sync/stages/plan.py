@@ -7,7 +7,6 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from genesys_sync import audit, runs
@@ -288,7 +287,8 @@ def plan_stage(
 
     run = Run(run_id)
     run.clear_batches()  # a retried plan starts from a clean slate
-    frame = pd.read_parquet(accepted_path)
+    with runs.store_path(accepted_path).open("rb") as accepted:
+        frame = pd.read_parquet(accepted)
     desired = desired_users(frame.to_dict("records"), config.sync.phone_types)
     quarantine = read_quarantine(run.root)
     quarantined = set(quarantine.employee_ids) if quarantine else set()
@@ -510,7 +510,7 @@ def link_batches(run_id: str, planned: Sequence[str]) -> list[str]:
     paths = list(planned)
     linked = []
     for path in paths:
-        batch = reporting.read_json(Path(path))
+        batch = runs.read_batch(path)
         for n, change in enumerate(batch["changes"]):
             manager_id = ids.get(change.get("manager_employee_id") or "")
             if change["kind"] == str(Kind.CREATE):  # a second-wave create: under a top manager
@@ -523,7 +523,7 @@ def link_batches(run_id: str, planned: Sequence[str]) -> list[str]:
                 change["desired"] = {MANAGER_PATH: manager_id}
                 change["applied"] = {MANAGER_PATH: manager_id}
         target = runs.linked_path(path)
-        reporting.write_json(target, batch)
+        runs.write_json(target, batch)
         linked.append(str(target))
     return linked
 
@@ -551,7 +551,7 @@ def write_batches(
             "bulk": dict(bulk or {}),
             "changes": [c.to_dict() for c in chunk],
         }
-        run.write_json(str(path.relative_to(run.root)), batch)
+        run.write_json(f"batches/{path.name}", batch)
         paths.append(str(path))
     return paths
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from genesys_sync import audit, run_lock, runs
@@ -99,7 +100,6 @@ def validate_stage(
     from genesys_sync.validation import gate_export
 
     run = Run(run_id)
-    run_dir = run.prepare()
     store = StateStore()
     try:
         stale = run_lock.acquire(
@@ -113,7 +113,7 @@ def validate_stage(
             log.warning("Took over the run lock of a run that is gone (%s)", stale.describe())
         previous_rows = store.previous_row_count(exclude_run_id=run_id)
 
-        def gate(catalogue: Any) -> Any:
+        def gate(catalogue: Any, run_dir: Path) -> Any:
             # An unreadable file (encoding, delimiter, shape) is a dataset-level block like any
             # other.
             return gate_export(
@@ -138,13 +138,15 @@ def validate_stage(
             cached = catalogue is not None
             if catalogue is None:
                 catalogue, calls = refreshed_catalogue()
-        result = gate(catalogue)
-        if cached and _catalogue_misses(result) > _catalogue_misses_before(store):
-            # A name the cached catalogue lacks: perhaps created since; read it again.
-            catalogue, calls = refreshed_catalogue()
-            result = gate(catalogue)
+        with run.workspace() as run_dir:  # the gate's files, then kept in the run
+            result = gate(catalogue, run_dir)
+            if cached and _catalogue_misses(result) > _catalogue_misses_before(store):
+                # A name the cached catalogue lacks: perhaps created since; read it again.
+                catalogue, calls = refreshed_catalogue()
+                result = gate(catalogue, run_dir)
         if catalogue is not None and scim is not None and scim.flavor == "genesys":
             store.set_meta(CATALOGUE_MISSES, str(_catalogue_misses(result)))
+        result = run.kept(result, run_dir)
         summary = {
             **result.to_dict(),
             "api_calls": calls,

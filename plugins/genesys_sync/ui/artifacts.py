@@ -1,14 +1,16 @@
 """Read a sync run's artifacts for the UI: the one place that knows which files a run leaves.
 
-The stages write below ``$GENESYS_SYNC_HOME/runs/<safe run id>/`` (``report.json``, ``plan.json``,
-``plan.md``, ``rejects.csv``, ``gate.json``, Data Docs); this module reads them back as typed
-objects. It never creates a directory or a file (a viewer must not make a sync home appear) and
-imports nothing from Airflow.
+The stages write to the run store (``genesys_sync.runs``: ``$GENESYS_SYNC_HOME/runs/<safe run
+id>/`` or an object store): ``report.json``, ``plan.json``, ``plan.md``, ``rejects.csv``,
+``gate.json``; the Data Docs site stays in the home of the worker that ran the gate. This module
+reads them back as typed objects. It never creates a directory or a file (a viewer must not make
+a sync home appear) and imports nothing from Airflow itself.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genesys_sync import runs
-from genesys_sync.runs import Run, runs_root
+from genesys_sync.runs import Run, StorePath, runs_root
 from genesys_sync.settings import safe_run_id
 
 #: At most this many rejected rows are read (the page says how many more there are).
@@ -78,7 +80,7 @@ class RunArtifacts:
     and ``refused`` name employees: shown only to users allowed to see personal data."""
 
     run_id: str
-    directory: Path
+    directory: StorePath
     report: dict[str, Any] | None
     plan: dict[str, Any] | None
     plan_markdown: str | None
@@ -96,13 +98,13 @@ class RunArtifacts:
         return list((self.report or {}).get("refused") or [])
 
 
-def run_directory(run_id: str, root: Path | None = None) -> Path | None:
+def run_directory(run_id: str, root: StorePath | None = None) -> StorePath | None:
     """The directory of run ``run_id`` when there is one (never created)."""
-    path = Run(run_id, root / safe_run_id(run_id) if root else None).root
-    return path if path.is_dir() else None
+    run = Run(run_id, root / safe_run_id(run_id) if root else None)
+    return run.root if run.exists() else None
 
 
-def read_run(run_id: str, root: Path | None = None) -> RunArtifacts | None:
+def read_run(run_id: str, root: StorePath | None = None) -> RunArtifacts | None:
     """One run's artifacts, or None when the run left none."""
     directory = run_directory(run_id, root)
     if directory is None:
@@ -124,7 +126,7 @@ def read_run(run_id: str, root: Path | None = None) -> RunArtifacts | None:
     )
 
 
-def list_runs(limit: int = 30, root: Path | None = None) -> list[RunSummary]:
+def list_runs(limit: int = 30, root: StorePath | None = None) -> list[RunSummary]:
     """The newest ``limit`` runs that wrote a report, newest first."""
     found: list[tuple[str, RunSummary]] = []
     for directory, report in _reports(root or runs_root()):
@@ -152,26 +154,29 @@ def data_docs_file(run: RunArtifacts, relative: str = "") -> Path | None:
     return candidate
 
 
-def _reports(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    if not root.is_dir():
+def _reports(root: StorePath) -> Iterator[tuple[StorePath, dict[str, Any]]]:
+    if runs.is_remote(root):
+        directories = [path.parent for path in runs.reports(root=root)]
+    elif root.is_dir():  # a symlinked directory could lead anywhere on the disk: skipped
+        directories = [d for d in root.iterdir() if d.is_dir() and not d.is_symlink()]
+    else:
         return
-    for directory in root.iterdir():
-        if directory.is_dir() and not directory.is_symlink():
-            report = _read_json(directory / runs.REPORT)
-            if isinstance(report, dict):
-                yield directory, report
+    for directory in directories:
+        report = _read_json(directory / runs.REPORT)
+        if isinstance(report, dict):
+            yield directory, report
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: StorePath) -> str | None:
     try:
         if path.stat().st_size > MAX_TEXT_BYTES:
             return None
-        return path.read_text(encoding="utf-8", errors="replace")
+        return path.read_bytes().decode("utf-8", errors="replace")
     except OSError:
         return None
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: StorePath) -> dict[str, Any] | None:
     text = _read_text(path)
     if text is None:
         return None
@@ -182,12 +187,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _read_rejects(path: Path) -> Rejects | None:
+def _read_rejects(path: StorePath) -> Rejects | None:
     try:
-        fh = path.open(encoding="utf-8", errors="replace", newline="")
+        raw = path.open("rb")
     except OSError:
         return None
-    with fh:
+    with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
         rows: list[list[str]] = []
@@ -200,11 +205,12 @@ def _read_rejects(path: Path) -> Rejects | None:
 
 
 def _data_docs_index(
-    report: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, root: Path
+    report: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, root: StorePath
 ) -> Path | None:
-    """The Data Docs page the gate published (its site lies in the sync home), or None."""
+    """The Data Docs page the gate published (its site lies in the sync home, beside a local
+    run store), or None."""
     raw = (report or {}).get("data_docs_path") or (gate or {}).get("data_docs_path")
-    if not raw:
+    if not raw or runs.is_remote(root):
         return None
     path = Path(str(raw).removeprefix("file://")).resolve()
     home = root.parent.resolve()

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 QUARANTINE_FILE = "quarantined.json"
 VERSION = 1
@@ -28,9 +29,10 @@ class Quarantine:
     unreadable_rows: int = 0
 
 
-def quarantine_path(run_dir: Path) -> Path:
-    """Where the gate of a run keeps its quarantine list."""
-    return Path(run_dir) / QUARANTINE_FILE
+def quarantine_path(run_dir: Any) -> Any:
+    """Where the gate of a run keeps its quarantine list (``run_dir``: a local directory or
+    the run store's path of the run)."""
+    return (Path(run_dir) if isinstance(run_dir, str) else run_dir) / QUARANTINE_FILE
 
 
 def write_quarantine(run_dir: Path, employee_ids: Iterable[str], unreadable_rows: int) -> Path:
@@ -48,12 +50,12 @@ def write_quarantine(run_dir: Path, employee_ids: Iterable[str], unreadable_rows
     return path
 
 
-def read_quarantine(run_dir: Path) -> Quarantine | None:
+def read_quarantine(run_dir: Any) -> Quarantine | None:
     """The run's quarantine list, or None when the gate wrote none (an older run directory)."""
-    try:
-        data = json.loads(quarantine_path(run_dir).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    path = quarantine_path(run_dir)
+    if not path.exists():
         return None
+    data = json.loads(path.read_bytes().decode("utf-8"))
     return Quarantine(
         employee_ids=frozenset(data.get("employee_ids") or ()),
         unreadable_rows=int(data.get("unreadable_rows") or 0),
