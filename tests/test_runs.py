@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from genesys_sync import runs
-from genesys_sync.runs import BatchIndex, Run
+from genesys_sync.runs import Batch, BatchIndex, BatchResults, Run
 
 
 def test_reading_a_run_that_does_not_exist_creates_nothing(tmp_path, monkeypatch):
@@ -51,10 +53,30 @@ def test_a_batch_file_names_its_run_results_and_linked_version(tmp_path, monkeyp
     for path in (planned, linked):  # the same results file and run for both
         assert runs.results_path(path) == run.root / "results" / "phase2-0003.json"
         assert runs.run_root_of(path) == run.root
-    run.write_json("batches/phase2-0003.json", {"changes": ["planned"]})
-    assert runs.effective_batch(planned) == {"changes": ["planned"]}
-    run.write_json("batches/linked/phase2-0003.json", {"changes": ["linked"]})
-    assert runs.effective_batch(planned) == {"changes": ["linked"]}
-    found = Run.of_batch(linked, {"run_id": "r1"})
+    batch = Batch(batch_id="phase2-0003", run_id="r1", changes=[{"kind": "update"}])
+    assert run.write_batch(batch) == planned and runs.effective_batch(planned) == batch
+    filled = Batch(batch_id="phase2-0003", run_id="r1", changes=[{"kind": "update", "x": 1}])
+    assert runs.write_linked(planned, filled) == linked
+    assert runs.effective_batch(planned) == filled and runs.read_batch(planned) == batch
+    found = Run.of_batch(linked, batch)
     assert (found.run_id, found.root) == ("r1", run.root)
     assert [found.attempt("phase2-0003"), found.attempt("phase2-0003")] == [1, 2]
+
+
+def test_typed_artifacts_carry_a_version_and_refuse_a_newer_one(tmp_path, monkeypatch):
+    """Workers and triggerers on different releases (a rolling upgrade) must not misread each
+    other's artifacts: a newer format is an error that says what to do."""
+    monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
+    run = Run("r1")
+    path = run.write_batch(Batch(batch_id="phase1-0001", run_id="r1"))
+    assert json.loads(path.read_text())["version"] == runs.ARTIFACT_VERSION
+    results = BatchResults(batch_id="phase1-0001", results=[{"outcome": "applied"}], api_calls=1)
+    runs.write_results(runs.results_path(path), results)
+    assert runs.read_results(runs.results_path(path)) == results
+    assert list(run.results("phase1")) == [results]
+
+    run.write_json("batches/phase1-0002.json", {"batch_id": "phase1-0002", "version": 2})
+    with pytest.raises(runs.ArtifactVersionError, match="format version 2.*same release"):
+        runs.read_batch(run.batch_path("phase1-0002"))
+    with pytest.raises(FileNotFoundError, match="phase1-0009"):
+        runs.read_batch(run.batch_path("phase1-0009"))

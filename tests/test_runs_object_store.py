@@ -8,7 +8,7 @@ import json
 import time
 
 from genesys_sync import runs
-from genesys_sync.runs import BatchIndex, Run
+from genesys_sync.runs import Batch, BatchIndex, BatchResults, Run
 
 RUN_ID = "scheduled__2026-12-01T02:00:00+00:00"
 
@@ -41,8 +41,8 @@ def test_a_batch_path_survives_xcom_as_a_string(s3_runs, monkeypatch, tmp_path):
     endpoint, bucket, _ = s3_runs
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path / "home"))
     run = Run(RUN_ID)
-    batch = {"run_id": RUN_ID, "batch_id": "phase2-0001", "changes": [{"kind": "update"}]}
-    written = run.write_json("batches/phase2-0001.json", batch)
+    batch = Batch(batch_id="phase2-0001", run_id=RUN_ID, changes=[{"kind": "update"}])
+    written = run.write_batch(batch)
     as_sent = str(written)  # what the plan task returns and the trigger is given
     assert as_sent.startswith("s3://") and "testing" not in as_sent  # a conn id, never a secret
 
@@ -50,14 +50,15 @@ def test_a_batch_path_survives_xcom_as_a_string(s3_runs, monkeypatch, tmp_path):
     assert str(runs.run_root_of(as_sent)) == str(run.root)
     assert str(runs.results_path(as_sent)).endswith("/results/phase2-0001.json")
     assert runs.effective_batch(as_sent) == batch
-    linked = dict(batch, changes=[{"kind": "update", "target_id": "t-1"}])
-    runs.write_json(runs.linked_path(as_sent), linked)
+    linked = Batch(batch_id="phase2-0001", run_id=RUN_ID, changes=[{"target_id": "t-1"}])
+    runs.write_linked(as_sent, linked)
     assert runs.effective_batch(as_sent) == linked and runs.read_batch(as_sent) == batch
     assert Run.of_batch(as_sent, batch).run_id == RUN_ID
     assert [Run(RUN_ID).attempt("phase2-0001") for _ in range(3)] == [1, 2, 3]
 
-    runs.write_json(runs.results_path(as_sent), {"results": [1]})
-    assert list(run.results("phase2")) == [{"results": [1]}]
+    results = BatchResults(batch_id="phase2-0001", results=[{"outcome": "applied"}])
+    runs.write_results(runs.results_path(as_sent), results)
+    assert list(run.results("phase2")) == [results]
     run.clear_batches()  # a retried plan starts clean: batches and results gone
     keys = _under(bucket, endpoint.keys(bucket))
     assert not [k for k in keys if k.startswith(("batches/", "results/"))], keys

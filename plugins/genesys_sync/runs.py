@@ -7,14 +7,18 @@ name), owner-only because batches and accepted rows hold personal data::
     accepted.parquet      the rows that passed (validate)        rejects.csv, quarantined.json
     plan.json, plan.md    the plan, for machines and for people (plan)
     batches/index.json    the batch files of each phase (plan)   -> BatchIndex
-    batches/<id>.json     one batch job's changes (plan): never rewritten once written
+    batches/<id>.json     one batch job's changes (plan): never rewritten once written -> Batch
     batches/linked/<id>.json   a second-wave batch with the first wave's target ids filled in
                           (manager_links), so the planned file stays as planned
-    results/<id>.json     one batch job's per-operation results (the batch job)
+    results/<id>.json     one batch job's per-operation results (the batch job) -> BatchResults
     attempts/<id>         one byte per attempt at a batch job
     report.json, refused.md    the run report (report)
     verdict.json          a failed run's earliest failed stage and reason (outcome)
     failures/<task>[.<map index>].json   why a task failed, scrubbed (its failure callback)
+
+The artifacts that pass between tasks and batch jobs are typed (``BatchIndex``, ``Batch``,
+``BatchResults``) and carry a format ``version``: an artifact newer than this release reads is
+refused (``ArtifactVersionError``), not misread, while workers run different releases.
 
 Where: ``$GENESYS_SYNC_RUNS_URL`` (default ``$GENESYS_SYNC_HOME/runs`` on the local disk; for
 a deployment whose workers and triggerers share no disk, an object store such as
@@ -52,6 +56,8 @@ RUNS_URL_ENV = "GENESYS_SYNC_RUNS_URL"
 RUNS_CONN_ENV = "GENESYS_SYNC_RUNS_CONN_ID"
 DEFAULT_RUNS_CONN_ID = "aws_default"
 StorePath = Union[Path, "ObjectStoragePath"]
+#: The format version of the typed artifacts this release writes, and the newest it reads.
+ARTIFACT_VERSION = 1
 
 GATE = "gate.json"
 PLAN = "plan.json"
@@ -76,15 +82,69 @@ class BatchIndex:
     phase2: list[str] = field(default_factory=list)
     held_batches: list[str] = field(default_factory=list)
     plan_path: str | None = None
-    version: int = 1
+    version: int = ARTIFACT_VERSION
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    to_dict = asdict
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BatchIndex:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> BatchIndex:
+        return _typed(cls, data, where)
+
+
+@dataclass
+class Batch:
+    """One batch job's changes (``batches/<id>.json``, written by the plan; the manager wave
+    writes its filled-in copy to ``batches/linked/``). ``changes`` are ``plan.Change`` dicts;
+    ``bulk``, the target's RFC 7644 Bulk limits when the plan found it advertising Bulk."""
+
+    batch_id: str
+    run_id: str = ""  # older batch files name no run: Run.of_batch finds it from the path
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    bulk: dict[str, Any] = field(default_factory=dict)
+    version: int = ARTIFACT_VERSION
+
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> Batch:
+        return _typed(cls, data, where)
+
+
+@dataclass(frozen=True)
+class BatchResults:
+    """What a batch job did (``results/<id>.json``): one result per operation (``results``),
+    their counts (``summary``), this attempt's requests (``api_calls``), every attempt's
+    client figures (``api_stats``) and how the target could not be reached, if it could not."""
+
+    batch_id: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    api_calls: int = 0
+    api_stats: dict[str, Any] | None = None
+    unreachable_target: dict[str, Any] | None = None
+    version: int = ARTIFACT_VERSION
+
+    to_dict = asdict
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> BatchResults:
+        return _typed(cls, data, where)
+
+
+class ArtifactVersionError(ValueError):
+    """An artifact written by a newer release than this one reads (a rolling upgrade with
+    workers or triggerers on different releases)."""
+
+
+def _typed(cls: Any, data: Mapping[str, Any], where: object) -> Any:
+    version = int(data.get("version") or 1)
+    if version > ARTIFACT_VERSION:
+        raise ArtifactVersionError(
+            f"{cls.__name__} {where} has format version {version}; this genesys-scim-sync reads "
+            f"up to {ARTIFACT_VERSION}: run the same release on every worker and triggerer"
+        )
+    known = set(cls.__dataclass_fields__)
+    return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Run:
@@ -95,10 +155,10 @@ class Run:
         self.root = root or runs_root() / settings.safe_run_id(run_id)
 
     @classmethod
-    def of_batch(cls, batch_path: str | Path, batch: Mapping[str, Any]) -> Run:
+    def of_batch(cls, batch_path: str | StorePath, batch: Batch) -> Run:
         """The run a batch file belongs to (what a batch job knows is the file's path)."""
         root = run_root_of(batch_path)
-        run_id = batch.get("run_id") or (read_optional(root / PLAN) or {}).get("run_id")
+        run_id = batch.run_id or (read_optional(root / PLAN) or {}).get("run_id")
         return cls(str(run_id or root.name), root)
 
     def __repr__(self) -> str:
@@ -198,7 +258,7 @@ class Run:
 
     def index(self) -> BatchIndex | None:
         data = self.read(INDEX)
-        return BatchIndex.from_dict(data) if data is not None else None
+        return BatchIndex.from_dict(data, self.path(INDEX)) if data is not None else None
 
     def write_index(self, index: BatchIndex) -> None:
         self.write_json(INDEX, index.to_dict())
@@ -212,12 +272,16 @@ class Run:
             elif _exists(self.root / stale):
                 (self.root / stale).rmdir(recursive=True)
 
-    def results(self, phase: str) -> Iterator[dict[str, Any]]:
-        """The results documents of the batch jobs of one phase that have finished."""
+    def write_batch(self, batch: Batch) -> StorePath:
+        """A planned batch (never rewritten: the manager wave writes ``linked_path``)."""
+        return self.write_json(f"batches/{batch.batch_id}.json", batch.to_dict())
+
+    def results(self, phase: str) -> Iterator[BatchResults]:
+        """The results of the batch jobs of one phase that have finished."""
         for path in sorted(_glob(self.root / "results", f"{phase}-*.json")):
-            data = read_optional(path)
-            if data is not None:
-                yield data
+            found = read_results(path)
+            if found is not None:
+                yield found
 
     def attempt(self, batch_id: str) -> int:
         """Count one more attempt at a batch job and return its number (1, 2, ...)."""
@@ -314,10 +378,11 @@ def linked_path(batch_path: str | StorePath) -> StorePath:
     return run_root_of(batch_path) / "batches" / _LINKED / store_path(batch_path).name
 
 
-def effective_batch(batch_path: str | StorePath) -> dict[str, Any] | None:
+def effective_batch(batch_path: str | StorePath) -> Batch | None:
     """The batch a job ran: the linked version of a second-wave batch when there is one."""
     linked = linked_path(batch_path)
-    return read_optional(linked) if _exists(linked) else read_optional(store_path(batch_path))
+    data = read_optional(linked) if _exists(linked) else read_optional(store_path(batch_path))
+    return Batch.from_dict(data, batch_path) if data is not None else None
 
 
 def read_optional(path: str | StorePath) -> dict[str, Any] | None:
@@ -331,16 +396,31 @@ def read_optional(path: str | StorePath) -> dict[str, Any] | None:
         return None
 
 
-def read_batch(batch_path: str | StorePath) -> dict[str, Any]:
+def read_batch(batch_path: str | StorePath) -> Batch:
     """A planned (or linked) batch; a missing or unreadable one is an error that names it."""
-    batch = read_optional(batch_path)
-    if batch is None:
+    data = read_optional(batch_path)
+    if data is None:
         raise FileNotFoundError(f"No readable batch file at {batch_path} in the run store")
-    return batch
+    return Batch.from_dict(data, batch_path)
 
 
-def write_json(path: str | StorePath, data: Any) -> StorePath:
-    """Write a JSON artifact at ``path`` (a results file a batch job owns) atomically."""
+def write_linked(batch_path: str | StorePath, batch: Batch) -> StorePath:
+    """The manager wave's filled-in copy of the planned batch at ``batch_path``."""
+    return _write_json(linked_path(batch_path), batch.to_dict())
+
+
+def read_results(path: str | StorePath) -> BatchResults | None:
+    """A batch job's results (``results_path``), or ``None`` when it wrote none."""
+    data = read_optional(path)
+    return BatchResults.from_dict(data, path) if data is not None else None
+
+
+def write_results(path: str | StorePath, results: BatchResults) -> StorePath:
+    return _write_json(path, results.to_dict())
+
+
+def _write_json(path: str | StorePath, data: Any) -> StorePath:
+    """Write a JSON artifact at ``path`` atomically (one PUT on an object store)."""
     path = store_path(path)
     if is_remote(path):
         path.write_bytes(json.dumps(data, indent=2, sort_keys=True, default=str).encode())

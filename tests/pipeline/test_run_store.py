@@ -22,10 +22,10 @@ def test_the_manager_wave_leaves_the_planned_batches_as_planned(sandbox_target, 
         index = run.index()
     assert index is not None and index.phase2, "the sample needs a second wave at 10 a batch"
     for path in index.phase2:
-        planned = runs.read_optional(run.batch_path(runs.batch_id_of(path)))
+        planned = runs.read_batch(run.batch_path(runs.batch_id_of(path)))
         linked = runs.effective_batch(path)
         assert runs.linked_path(path).exists() and linked != planned
-        assert all(c.get("target_id") is None for c in planned["changes"] if c["kind"] != "create")
+        assert all(c.get("target_id") is None for c in planned.changes if c["kind"] != "create")
     assert_state(sandbox_target, read_rows(), rejected_ids(result.report))
     names = {p.name for p in result.run_dir.iterdir()}
     assert "gate.json" in names and "gate_result.json" not in names

@@ -12,7 +12,7 @@ from genesys_sync import audit, runs
 from genesys_sync import report as reporting
 from genesys_sync.plan import Change
 from genesys_sync.progress import BatchProgress
-from genesys_sync.runs import Run, read_optional, results_path
+from genesys_sync.runs import Run, results_path
 from genesys_sync.scim.connection import ScimConnectionConfig
 from genesys_sync.stages.common import client_calls, client_stats
 
@@ -120,22 +120,22 @@ async def apply_batch_file(
     from genesys_sync.scim.client import AsyncScimClient
 
     batch = await asyncio.to_thread(runs.read_batch, batch_path)
-    planned = [Change.from_dict(c) for c in batch["changes"]]
-    bulk = batch.get("bulk") or {}
+    planned = [Change.from_dict(c) for c in batch.changes]
+    bulk = batch.bulk
     results_file = results_path(batch_path)
-    earlier = await asyncio.to_thread(read_optional, results_file)
-    earlier_results = list(earlier["results"]) if earlier else []
+    earlier = await asyncio.to_thread(runs.read_results, results_file)
+    earlier_results = list(earlier.results) if earlier else []
     changes, done = pending_changes(planned, earlier_results)
     if done:
         log.info(
             "Batch %s ran before: %d of %d operation(s) already have a result; sending %d",
-            batch["batch_id"],
+            batch.batch_id,
             len(done),
             len(planned),
             len(changes),
         )
     run_id, attempt = await asyncio.to_thread(_batch_attempt, batch_path, batch)
-    recorder = audit.BatchRecorder(run_id, batch["batch_id"], attempt)
+    recorder = audit.BatchRecorder(run_id, batch.batch_id, attempt)
     calls = 0
     stats: dict[str, Any] = {}
     started = time.monotonic()
@@ -143,7 +143,7 @@ async def apply_batch_file(
         await recorder.start(len(changes))
         async with AsyncScimClient(scim, deadline=deadline) as client:
             progress = BatchProgress(
-                batch["batch_id"], len(changes), recorder, lambda: client.stats.retries
+                batch.batch_id, len(changes), recorder, lambda: client.stats.retries
             )
             if bulk.get("supported") and scim.flavor != "genesys":
                 applier = BulkBatchApplier(
@@ -185,9 +185,9 @@ async def apply_batch_file(
             f"{len(changes)} operation(s) had their intent recorded and were sent; fix the "
             "audit trail and rerun"
         )
-        log.error("Batch %s: %s", batch["batch_id"], message)
+        log.error("Batch %s: %s", batch.batch_id, message)
         return {
-            "batch_id": batch["batch_id"],
+            "batch_id": batch.batch_id,
             "status": "error",
             "message": message,
             "audit_failed": True,
@@ -195,18 +195,18 @@ async def apply_batch_file(
             "outcomes": {},
             "unreachable": 0,
         }
-    payload = {
-        "batch_id": batch["batch_id"],
-        "results": data,
-        "summary": summary,
-        "api_calls": calls,
+    payload = runs.BatchResults(
+        batch_id=batch.batch_id,
+        results=data,
+        summary=summary,
+        api_calls=calls,
         # Every attempt's requests (``api_calls`` is this attempt's): the report sums them.
-        "api_stats": reporting.merge_client_stats([(earlier or {}).get("api_stats"), stats]),
-        "unreachable_target": unreachable,
-    }
-    await asyncio.to_thread(runs.write_json, results_file, payload)
+        api_stats=reporting.merge_client_stats([earlier.api_stats if earlier else None, stats]),
+        unreachable_target=unreachable,
+    )
+    await asyncio.to_thread(runs.write_results, results_file, payload)
     event = {
-        "batch_id": batch["batch_id"],
+        "batch_id": batch.batch_id,
         "results_path": str(results_file),
         "api_calls": calls,
         "sent": len(changes),
@@ -217,10 +217,10 @@ async def apply_batch_file(
     return event
 
 
-def _batch_attempt(batch_path: str, batch: Mapping[str, Any]) -> tuple[str, int]:
+def _batch_attempt(batch_path: str, batch: runs.Batch) -> tuple[str, int]:
     """The run id of a batch file and which attempt at it this job is (1, 2, ...)."""
     run = Run.of_batch(batch_path, batch)
-    return run.run_id, run.attempt(batch["batch_id"])
+    return run.run_id, run.attempt(batch.batch_id)
 
 
 def merge_attempts(

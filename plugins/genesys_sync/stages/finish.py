@@ -64,24 +64,25 @@ def finish_stage(
     unreachable_jobs: list[dict[str, Any]] = []  # how each batch job could not reach the target
     # Held batches have results only when a human approved them: absent is not missing.
     for batch_path, held in [(p, False) for p in expected] + [(p, True) for p in held_files]:
-        data = read_optional(results_path(batch_path))
-        if data is None:
+        done = runs.read_results(results_path(batch_path))
+        if done is None:
             if not held:
                 missing.append(runs.batch_id_of(batch_path))
             continue
-        for change in (runs.effective_batch(batch_path) or {}).get("changes", []):
+        ran = runs.effective_batch(batch_path)
+        for change in ran.changes if ran else []:
             if change.get("granted_roles") is not None:
                 granted[(change["employee_id"], change["kind"])] = change["granted_roles"]
             if change.get("applied") is not None:
                 applied[(change["employee_id"], change["kind"])] = change["applied"]
             if change.get("after_manager") and change.get("manager_employee_id"):
                 waited[change["employee_id"]] = change["manager_employee_id"]
-        results.extend(data["results"])
-        if data.get("unreachable_target"):
-            unreachable_jobs.append(data["unreachable_target"])
-        api_calls += int(data.get("api_calls") or 0)
-        api_stats.append(_api_stats(data))
-        held_applied += len(data["results"]) if held else 0
+        results.extend(done.results)
+        if done.unreachable_target:
+            unreachable_jobs.append(done.unreachable_target)
+        api_calls += done.api_calls
+        api_stats.append(done.api_stats or {"total": done.api_calls})
+        held_applied += len(done.results) if held else 0
 
     counts = reporting.count_applied(results)
     writes = sum(counts["applied"].values())
@@ -245,8 +246,10 @@ def _close_open_intents(
     for intent in found.open:
         batch = (str(intent.get("run_id")), str(intent.get("batch_id")))
         if batch not in results:
-            data = read_optional(results_path(Run(batch[0]).batch_path(batch[1]))) or {}
-            results[batch] = {(r["employee_id"], r["kind"]): r for r in data.get("results", [])}
+            done = runs.read_results(results_path(Run(batch[0]).batch_path(batch[1])))
+            results[batch] = (
+                {(r["employee_id"], r["kind"]): r for r in done.results} if done else {}
+            )
         got = results[batch].get((intent.get("employee_id"), intent.get("operation")))
         if got is None:
             pending.append(intent)
@@ -308,8 +311,8 @@ async def _read_back(
     for intent in intents:
         key = (str(intent.get("run_id")), str(intent.get("batch_id")))
         if key not in batches:
-            data = runs.effective_batch(Run(key[0]).batch_path(key[1])) or {}
-            batches[key] = {(c["employee_id"], c["kind"]): c for c in data.get("changes", [])}
+            ran = runs.effective_batch(Run(key[0]).batch_path(key[1]))
+            batches[key] = {(c["employee_id"], c["kind"]): c for c in ran.changes} if ran else {}
     semaphore = asyncio.Semaphore(4)
     out: dict[int, tuple[str, str | None]] = {}
     async with AsyncScimClient(scim) as client:

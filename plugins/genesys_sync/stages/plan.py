@@ -503,28 +503,26 @@ def link_batches(run_id: str, planned: Sequence[str]) -> list[str]:
 
     run = Run(run_id)
     ids: dict[str, str] = {}
-    for data in run.results("phase1"):
-        for r in data["results"]:
+    for done in run.results("phase1"):
+        for r in done.results:
             if r.get("target_id") and r.get("outcome") in ("applied", "unchanged"):
                 ids[r["employee_id"]] = r["target_id"]
     paths = list(planned)
     linked = []
     for path in paths:
         batch = runs.read_batch(path)
-        for n, change in enumerate(batch["changes"]):
+        for n, change in enumerate(batch.changes):
             manager_id = ids.get(change.get("manager_employee_id") or "")
             if change["kind"] == str(Kind.CREATE):  # a second-wave create: under a top manager
                 if manager_id and not change.get("after_manager"):
                     filled = with_manager(Change.from_dict(change), manager_id)
-                    batch["changes"][n] = filled.to_dict()
+                    batch.changes[n] = filled.to_dict()
                 continue
             change["target_id"] = change.get("target_id") or ids.get(change["employee_id"])
             if manager_id:
                 change["desired"] = {MANAGER_PATH: manager_id}
                 change["applied"] = {MANAGER_PATH: manager_id}
-        target = runs.linked_path(path)
-        runs.write_json(target, batch)
-        linked.append(str(target))
+        linked.append(str(runs.write_linked(path, batch)))
     return linked
 
 
@@ -544,15 +542,13 @@ def write_batches(
         else batches(list(changes), config.sync.batch_size)  # type: ignore[arg-type]
     )
     for n, chunk in enumerate(chunks, start=1):
-        path = run.batch_path(f"{phase}-{n:04d}")
-        batch = {
-            "run_id": run.run_id,
-            "batch_id": path.stem,
-            "bulk": dict(bulk or {}),
-            "changes": [c.to_dict() for c in chunk],
-        }
-        run.write_json(f"batches/{path.name}", batch)
-        paths.append(str(path))
+        batch = runs.Batch(
+            run_id=run.run_id,
+            batch_id=f"{phase}-{n:04d}",
+            bulk=dict(bulk or {}),
+            changes=[c.to_dict() for c in chunk],
+        )
+        paths.append(str(run.write_batch(batch)))
     return paths
 
 
