@@ -238,7 +238,7 @@ def test_the_dag_alerts_once_per_run_and_audits_every_task():
 
 def test_the_deadline_callback_alerts_from_the_triggerer_context(alerts_to):
     """What the triggerer's ``CallbackTrigger`` does with the path and the scheduler's context."""
-    from airflow.triggers.callback import CallbackTrigger
+    from airflow.triggers.callback import PAYLOAD_BODY_KEY, CallbackTrigger
 
     trigger = CallbackTrigger(
         "genesys_sync.notifiers.deadline_missed",
@@ -257,6 +257,8 @@ def test_the_deadline_callback_alerts_from_the_triggerer_context(alerts_to):
     events = asyncio.run(run())
 
     assert events[-1]["state"] == "success", events
+    # kept by the triggerer in callback.output, a text column (a dict fails on PostgreSQL)
+    assert events[-1][PAYLOAD_BODY_KEY] == "SYNC_DEADLINE_MISSED sent via http"
     (alert,) = alerts(alerts_to)
     assert alert["event"] == "SYNC_DEADLINE_MISSED" and alert["run_id"] == RUN_ID
     assert "has not finished 8 h after it was queued" in alert["text"]

@@ -624,4 +624,7 @@ async def deadline_missed(context: dict[str, Any] | None = None, hours: float | 
     in ``plugins/``): alerts that the run is still not finished."""
     chosen = await asyncio.to_thread(channels)
     alert = deadline_missed_alert(context, hours, chosen)
-    return {"event": alert.event, "reached": await asend(alert, chosen)}
+    reached = await asend(alert, chosen)
+    # Airflow keeps a callback's return value as text (callback.output, a Text column: a dict
+    # there fails the triggerer's database update on PostgreSQL), so the outcome is a sentence.
+    return f"{alert.event} sent via {', '.join(reached) or 'no channel'}"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,6 +30,7 @@ class Deployment:
     api: str
     export: Path
     scheduled: dict | None = None  # what the first, scheduled run left (see the fixture)
+    alerts: Any = None  # the alert receiver the deployment posts to, where it has one
 
     def airflow(self, *args: str) -> str:
         return _airflow(self.env, *args)

@@ -31,6 +31,7 @@ from tests.e2e.harness import (
     write_rows,
 )
 from tests.fixtures.sandbox import free_port
+from tests.fixtures.webhook import WebhookReceiver
 
 # One deployment per module (`--dist loadfile` keeps a module on one xdist worker).
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 def running_deployment(tmp_path_factory, databases, sandbox_server):
     tmp_path = tmp_path_factory.mktemp("deployment")
     port = free_port()
+    alerts = WebhookReceiver().__enter__()
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
@@ -68,6 +70,10 @@ def running_deployment(tmp_path_factory, databases, sandbox_server):
         # Where "HR drops the export": scheduled runs read it (tests write it).
         "HRIS_EXPORT_PATH": str(tmp_path / "drop" / "hris_export.csv"),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "dags")]),
+        # Every run here takes longer than its deadline (about a second after it was queued):
+        # the scheduler finds it missed and the triggerer sends the alert, once per run.
+        "GENESYS_SYNC_DEADLINE_HOURS": "0.0003",
+        "ALERT_WEBHOOK_URL": alerts.url + "/alerts",
     }
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     logs = tmp_path / "logs"
@@ -76,12 +82,13 @@ def running_deployment(tmp_path_factory, databases, sandbox_server):
     procs = [start(env, logs, c[0], *c) for c in COMPONENTS]
     try:
         deployment = Deployment(
-            env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"])
+            env, logs, f"http://127.0.0.1:{port}", Path(env["HRIS_EXPORT_PATH"]), alerts=alerts
         )
         deployment.scheduled = _first_scheduled_run(deployment, sandbox_server)
         yield deployment
     finally:
         stop(procs)
+        alerts.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -159,6 +166,25 @@ def test_scheduled_run_through_real_components(running_deployment):
         assert sum(r["event"] == event for r in of_run) == created, event
     assert scheduled["audit_verified"][0] == 0, scheduled["audit_verified"][1]
     assert not (Path(env["GENESYS_SYNC_HOME"]) / "audit").exists()
+
+
+def test_a_run_past_its_deadline_alerts_once_and_still_finishes(running_deployment):
+    """The DAG's DeadlineAlert under the real scheduler and triggerer: the scheduled run was
+    not done a second after it was queued, so one SYNC_DEADLINE_MISSED alert names it, and the
+    run itself is not disturbed."""
+    deployment = running_deployment
+    run = deployment.scheduled["run"]
+
+    def missed() -> list[dict]:
+        hits = [h["json"] for h in deployment.alerts.received if h["path"] == "/alerts"]
+        return [
+            a for a in hits if a["event"] == "SYNC_DEADLINE_MISSED" and a["run_id"] == run["run_id"]
+        ]
+
+    (alert,) = deployment.wait(missed, 120, "the deadline alert of the scheduled run")
+    assert run["state"] == "success"
+    assert "has not finished" in alert["text"] and "after it was queued" in alert["text"]
+    assert "@" not in json.dumps(alert)
 
 
 def test_held_deactivations_wait_for_approval_in_the_ui(deployment, sandbox):
