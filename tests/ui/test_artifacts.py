@@ -114,4 +114,6 @@ def test_runs_in_an_object_store_read_back_as_from_the_disk(runs_root: Path, s3_
         on_disk[1].plan_markdown,
     )
     assert run.rejects == on_disk[1].rejects and run.held == on_disk[1].held
+    rejects = runs_root / run.directory.name / "rejects.csv"
+    assert artifacts.artifact_bytes(run, "rejects.csv") == rejects.read_bytes()
     assert artifacts.read_run("no-such-run") is None

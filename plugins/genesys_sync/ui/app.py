@@ -139,10 +139,11 @@ def report_json(run_id: str, viewer: ViewerDep) -> JSONResponse:
 @app.get("/runs/{run_id}/rejects.csv")
 def rejects_csv(run_id: str, viewer: ViewerDep) -> Response:
     _need_personal(viewer)
-    path = _run(run_id).directory / "rejects.csv"
-    if not path.is_file():
+    content = artifacts.artifact_bytes(_run(run_id), "rejects.csv")  # a disk or a bucket
+    if content is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This run wrote no rejects file")
-    return FileResponse(path, media_type="text/csv", filename="rejects.csv", headers=HEADERS)
+    disposition = {"Content-Disposition": 'attachment; filename="rejects.csv"'}
+    return Response(content, media_type="text/csv", headers={**HEADERS, **disposition})
 
 
 @app.get("/runs/{run_id}/data-docs/{path:path}")

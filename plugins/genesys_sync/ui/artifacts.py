@@ -137,6 +137,14 @@ def list_runs(limit: int = 30, root: StorePath | None = None) -> list[RunSummary
     return [summary for _, summary in found[:limit]]
 
 
+def artifact_bytes(run: RunArtifacts, name: str) -> bytes | None:
+    """A file artifact of ``run`` (``rejects.csv``), wherever the run store keeps it."""
+    try:
+        return (run.directory / name).read_bytes()
+    except OSError:
+        return None
+
+
 def data_docs_file(run: RunArtifacts, relative: str = "") -> Path | None:
     """A file of the Data Docs site the gate published for ``run`` (``""``: the page it
     returned), or None when it is not there or ``relative`` leads outside the site (``..``, an
