@@ -390,6 +390,29 @@ def test_roles_mode_is_part_of_the_fingerprint():
     assert fingerprint(user, None) != fingerprint(user, None, roles_authoritative=True)
 
 
+def test_fingerprints_stay_what_earlier_versions_stored():
+    """The state keeps every user's fingerprint: a digest computed differently would make
+    every user look changed (and be re-diffed) after an upgrade. Pinned from the version
+    before the planning speed-ups (issue 10)."""
+    from genesys_sync.plan import fingerprint
+
+    user = desired_user(
+        row(
+            "E1",
+            work_phone="tel:+1 (202) 555-0101",
+            mobile_phone="12025550102",
+            skills="Billing:4; Refunds",
+            roles="User;employee;User",
+        )
+    )
+    assert fingerprint(user, "t0") == (
+        "5a66f8ab3d7dbc5475fbb070c89a05411756818eae1ff2e2dd533b3dbfb53527"
+    )
+    assert fingerprint(user, None, roles_authoritative=True) == (
+        "d04c83ed034e98bcd98268b3b74f7056ff3053957a5d35aebc8873760e19533a"
+    )
+
+
 # --- clearing what the sync owns: an empty cell in HR is a remove -----------------------------
 
 

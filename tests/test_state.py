@@ -189,6 +189,29 @@ def test_last_applied_values_are_merged_per_write_and_kept_with_the_etag(store):
     assert store.applied()["E1"][2]["title"] == "Lead"
 
 
+def test_applied_values_are_decoded_when_looked_up_and_unreadable_ones_are_absent(store):
+    for eid, kind in (("E1", "create"), ("E2", "create"), ("E3", "create")):
+        store.record_results(
+            [{"employee_id": eid, "kind": kind, "outcome": "applied", "target_id": f"t-{eid}"}],
+            "run-1",
+            applied={(eid, kind): {"title": eid}},
+        )
+    with store.engine.begin() as conn:  # E2's stored values are not a JSON object
+        conn.execute(sa.text("UPDATE managed_users SET applied = '[1]' WHERE employee_id = 'E2'"))
+    applied = store.applied()
+    assert applied._decoded == {}  # nothing decoded yet
+    assert "E1" in applied and "E2" not in applied and "E9" not in applied
+    assert applied["E1"] == ("t-E1", None, {"title": "E1"})
+    assert set(applied._decoded) == {"E1", "E2"}  # E3 still as stored
+    with pytest.raises(KeyError):
+        applied["E2"]
+    assert sorted(applied) == ["E1", "E3"] and len(applied) == 2
+    assert applied == {
+        "E1": ("t-E1", None, {"title": "E1"}),
+        "E3": ("t-E3", None, {"title": "E3"}),
+    }
+
+
 def test_cached_documents_round_trip_and_can_be_dropped(store):
     discovery = {"base_url": "https://x", "spc": {"bulk": {}}, "schemas": [{"id": "s" * 300}]}
     store.set_document("discovery", discovery)

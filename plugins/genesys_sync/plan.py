@@ -187,7 +187,11 @@ def fingerprint(
     data |= {"status": user.status, "manager": manager_id}
     if roles_authoritative:
         data["roles_authoritative"] = True
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(data).encode()).hexdigest()
+
+
+#: ``json.dumps(data, sort_keys=True, default=str)``, built once (not at every call).
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def plan_sync(

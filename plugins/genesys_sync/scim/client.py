@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+import ssl
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -94,6 +97,20 @@ def _install_httpx_log_redaction() -> None:
 
 
 _install_httpx_log_redaction()
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The TLS context of every client of this process (httpx's default: ``SSL_CERT_FILE``,
+    ``SSL_CERT_DIR`` or certifi's bundle), made once: loading the CA bundle takes tens of
+    milliseconds, which every batch job's client paid again."""
+    del cert_file, cert_dir  # the cache key: httpx reads them from the environment
+    return httpx.create_ssl_context()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """:func:`_ssl_context` for the current ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 @dataclass
@@ -197,6 +214,7 @@ class AsyncScimClient:
             "timeout": httpx.Timeout(config.timeout_seconds),
             "headers": {"Accept": f"{SCIM_MEDIA_TYPE}, application/json"},
             "follow_redirects": False,
+            "verify": shared_ssl_context(),
         }
         if self._transport is not None:
             common["transport"] = self._transport
