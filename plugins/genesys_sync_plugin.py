@@ -1,5 +1,6 @@
 """The sync's Airflow plugin from the plugins folder, for an Airflow where the package is not
-installed (the production image: ``plugins/`` on ``sys.path``, nothing pip-installed).
+installed (``plugins/`` copied into the plugins folder and on ``sys.path``, nothing
+pip-installed; the production image installs the wheel instead).
 
 An installed package registers the plugin through its ``airflow.plugins`` entry point
 (``pyproject.toml``). Airflow loads the plugins folder and the entry points both, so this module

@@ -17,7 +17,6 @@ __all__ = [
     "count_applied",
     "merge_client_stats",
     "format_summary",
-    "read_json",
     "write_json",
     "write_text",
 ]
@@ -47,10 +46,6 @@ def write_text(path: Path, text: str) -> Path:
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def count_applied(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

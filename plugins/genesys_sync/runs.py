@@ -193,16 +193,11 @@ class Run:
         return read_optional(self.path(name))
 
     def write_json(self, name: str, data: Any) -> StorePath:
-        return self.write_text(name, json.dumps(data, indent=2, sort_keys=True, default=str))
+        return self.write_text(name, _json_text(data))
 
     def write_text(self, name: str, text: str) -> StorePath:
         self.prepare()
-        path = self.path(name)
-        if self.remote:
-            path.write_bytes(text.encode("utf-8"))  # one PUT: never seen half-written
-        else:
-            reporting.write_text(path, text)
-        return path
+        return _put_text(self.path(name), text)
 
     @contextlib.contextmanager
     def workspace(self) -> Iterator[Path]:
@@ -387,11 +382,8 @@ def effective_batch(batch_path: str | StorePath) -> Batch | None:
 
 def read_optional(path: str | StorePath) -> dict[str, Any] | None:
     """A JSON artifact, or ``None`` when it does not exist or cannot be parsed."""
-    path = store_path(path)
-    if not _exists(path):
-        return None
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+    try:  # a missing artifact is FileNotFoundError: one request, not a look-up and a read
+        return json.loads(_fresh(store_path(path)).read_bytes().decode("utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -420,9 +412,18 @@ def write_results(path: str | StorePath, results: BatchResults) -> StorePath:
 
 
 def _write_json(path: str | StorePath, data: Any) -> StorePath:
-    """Write a JSON artifact at ``path`` atomically (one PUT on an object store)."""
-    path = store_path(path)
+    return _put_text(store_path(path), _json_text(data))
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def _put_text(path: StorePath, text: str) -> StorePath:
+    """Write an artifact whole: one PUT on an object store (never seen half-written), else a
+    temporary file renamed into place, owner-only (``report.write_text``)."""
     if is_remote(path):
-        path.write_bytes(json.dumps(data, indent=2, sort_keys=True, default=str).encode())
-        return path
-    return reporting.write_json(path, data)
+        path.write_bytes(text.encode("utf-8"))
+    else:
+        reporting.write_text(path, text)
+    return path

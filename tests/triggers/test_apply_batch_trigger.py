@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from genesys_sync import runs
 from genesys_sync.mapping import MANAGED_PATHS, desired_user
 from genesys_sync.plan import PlanOptions, plan_sync
-from genesys_sync.report import read_json, write_json
+from genesys_sync.report import write_json
 from genesys_sync.triggers.apply_batch import ApplyBatchTrigger
 from tests.test_plan import row
 
@@ -46,7 +47,7 @@ async def test_success_event_carries_counts_not_records(sandbox, tmp_path, monke
     assert event["status"] == "success"
     assert event["outcomes"] == {"applied": 1}
     assert "@" not in json.dumps(event), "no personal data in trigger events"
-    results = read_json(event["results_path"])["results"]
+    results = runs.read_results(event["results_path"]).results
     assert [(r["employee_id"], r["outcome"]) for r in results] == [("E1", "applied")]
     assert [u["externalId"] for u in sandbox.users()] == ["E1"]
     # Airflow may run a trigger twice: the repeat converges without a duplicate.

@@ -21,7 +21,7 @@ PLUGIN = "genesys_sync"
 PLUGIN_MANAGER = """
 import json, sys
 if sys.argv[1] == "not-installed":
-    # The production image: plugins/ on sys.path, nothing pip-installed. Hide the installed
+    # A bare plugins folder: plugins/ on sys.path, nothing pip-installed. Hide the installed
     # distribution from both metadata readers (Airflow uses the importlib_metadata backport).
     import importlib.metadata as stdlib_metadata
     import importlib_metadata

@@ -8,9 +8,9 @@
   (``genesys_sync.ui.compat``).
 
 Registered through the ``airflow.plugins`` entry point of the installed package
-(``pyproject.toml``); where the package is not installed (the production image puts
-``plugins/`` on ``sys.path``), ``plugins/genesys_sync_plugin.py`` in the plugins folder
-registers it instead. Who may see what: ``genesys_sync.ui.app``.
+(``pyproject.toml``; the editable install of ``make install``, the wheel of the production
+image); where the package is not installed (a bare plugins folder),
+``plugins/genesys_sync_plugin.py`` registers it instead. Who may see what: ``genesys_sync.ui.app``.
 """
 
 from __future__ import annotations
