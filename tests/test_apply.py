@@ -251,6 +251,23 @@ async def test_a_report_of_a_failed_manager_is_created_without_one(client, sandb
     assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" not in (
         results["E1"].changed
     )
+    assert results["E1"].without_manager  # not in sync: the next run links the manager
+
+
+async def test_a_create_sent_again_later_still_carries_its_managers_id(client, sandbox):
+    """A report whose first attempt was unreachable is sent again in a later ``apply`` call
+    (the job's next round), after its manager's create: it still goes out with the manager."""
+    manager, report = _ordered(row("M1"), row("E1", manager_employee_id="M1"))
+    applier = BatchApplier(client)
+    (first,) = await applier.apply([manager])
+    (later,) = await applier.apply([report])
+    assert (first.outcome, later.outcome) == (Outcome.APPLIED, Outcome.APPLIED)
+    assert not later.without_manager
+    users = {u["externalId"]: u for u in sandbox.users()}
+    ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    assert users["E1"][ent]["manager"]["value"] == users["M1"]["id"]
+    stats = sandbox.stats()
+    assert (stats["writes"], stats["by_method"].get("PATCH", 0)) == (2, 0), "a POST each, no link"
 
 
 @pytest.mark.parametrize(("max_operations", "requests"), [(10, 1), (2, 2)])

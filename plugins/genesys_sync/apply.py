@@ -69,6 +69,9 @@ class OpResult:
     unreachable: bool = False
     note: str | None = None
     fingerprint: str | None = None
+    #: A create that was to carry its manager (``after_manager``) but went without it (the
+    #: manager's create failed): not recorded as in sync, so the next run links the manager.
+    without_manager: bool = False
     #: A refused operation's SCIM ``scimType`` / Genesys ``code`` and the server's own
     #: explanation (``detail``, or Genesys ``message``): kept in the owner-only results file
     #: and the report's ``refused`` list only, never logged (it may quote personal data).
@@ -154,6 +157,9 @@ class BatchApplier:
         self.client = client
         self.semaphore = asyncio.Semaphore(concurrency)
         self._ids: dict[str, str | None] = {}  # externalId -> target id, for manager links
+        # externalId -> target id of the creates this applier made (or found done), kept
+        # across ``apply`` calls: a create sent again later still gets its manager's id.
+        self._created: dict[str, str] = {}
         self.on_event = on_event
         self.stopped: Exception | None = None  # what ``on_event`` raised: nothing more is sent
 
@@ -192,10 +198,17 @@ class BatchApplier:
                 if change.kind is Kind.CREATE and done is not None and not done.done():
                     done.set_result(None)
 
+        async def manager_id(change: Change) -> str | None:
+            """The target id of the manager a create waits for: from its create in this
+            call (awaited, before taking a slot) or an earlier call; None when it failed."""
+            mid = change.manager_employee_id or ""
+            waits = created.get(mid)
+            return await waits if waits is not None else self._created.get(mid)
+
         async def send(change: Change) -> OpResult:
-            waits = created.get(change.manager_employee_id or "")
-            if change.after_manager and waits is not None:
-                change = with_manager(change, await waits)  # before taking a slot
+            waited = change.after_manager
+            if waited:
+                change = with_manager(change, await manager_id(change))
             async with self.semaphore:
                 if not await self._record("intent", change):
                     return OpResult(change.employee_id, str(change.kind), Outcome.FAILED)
@@ -209,10 +222,13 @@ class BatchApplier:
                         _error_name(exc),
                     )
                     result = _failed(change, exc)
+                ok = result.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
+                result.without_manager = waited and ok and MANAGER_PATH not in change.changed
                 await self._record("result", change, result)
+                if change.kind is Kind.CREATE and ok and result.target_id:
+                    self._created[change.employee_id] = result.target_id
                 done = created.get(change.employee_id)
                 if change.kind is Kind.CREATE and done is not None and not done.done():
-                    ok = result.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
                     done.set_result(result.target_id if ok else None)
                 return result
 

@@ -138,6 +138,28 @@ def test_unmanaged_and_conflicting_users_untouched_and_username_adopted(
     assert again.report["writes"] == 0
 
 
+def test_reports_of_a_manager_that_could_not_be_created_are_linked_once_it_is(
+    target, sync_home, tmp_path
+):
+    """The manager's email is taken by another system's user: the manager is a conflict, its
+    reports are created without it and not recorded as in sync. HR corrects the email; the
+    next run creates the manager and links every report to it."""
+    rows = read_rows()
+    manager = next(r for r in rows if r["employee_id"] == "E1001")
+    reports = [r["employee_id"] for r in rows if r["manager_employee_id"] == "E1001"]
+    target.seed({"userName": manager["email"], "displayName": "Other", "externalId": "OTHER-1"})
+    first = _run(target, sync_home, tmp_path, rows)
+    assert first.report["conflict"] == 1
+    users = by_external_id(target.users())
+    assert "E1001" not in users
+    assert all(not (users[eid].get(ENTERPRISE) or {}).get("manager") for eid in reports)
+    fixed = [dict(r, email="e1001.new@example.com") if r is manager else r for r in rows]
+    second = _run(target, sync_home, tmp_path, fixed, "fixed.csv")
+    assert second.report["writes"] == 1 + len(reports)  # the manager's create, a link each
+    assert_state(target, fixed, rejected_ids(second.report))
+    assert _run(target, sync_home, tmp_path, fixed, "again.csv").report["writes"] == 0
+
+
 def test_truncated_export_holds_deactivations_until_approved(target, sync_home, tmp_path):
     base = read_rows()
     template = next(r for r in base if r["status"] == "active" and not r["manager_employee_id"])

@@ -180,6 +180,14 @@ async def test_connection_resets_are_retried(sandbox: SandboxHandle) -> None:
     assert len(users) == 6 == len(sandbox.users())
 
 
+async def test_a_success_whose_body_is_cut_short_is_retried(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(malformed=2, malformed_kind="invalid_json")
+    async with AsyncScimClient(config_for(sandbox, max_attempts=3)) as client:
+        created = await client.create_user(new_user())
+    assert client.stats.retries == 2
+    assert [u["id"] for u in sandbox.users()] == [created["id"]]
+
+
 async def test_retry_budget_exhausted_raises_typed_errors(sandbox: SandboxHandle) -> None:
     sandbox.set_faults(error_rate=1.0)
     async with AsyncScimClient(config_for(sandbox, max_attempts=3)) as client:

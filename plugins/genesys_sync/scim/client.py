@@ -391,8 +391,9 @@ class AsyncScimClient:
             wait,
         )
 
-    async def _call(self, request: ScimRequest) -> httpx.Response:
-        """Send with the limiter and the retry policy; raise the typed error at the end."""
+    async def _call(self, request: ScimRequest) -> tuple[Any, httpx.Response]:
+        """Send with the limiter and the retry policy; raise the typed error at the end.
+        Returns the answer's JSON body (None when it has none) and the response."""
         if self._http is None:
             raise RuntimeError("Use the client as 'async with AsyncScimClient(config)'.")
         state = _CallState()
@@ -408,27 +409,15 @@ class AsyncScimClient:
             async for attempt in policy:
                 with attempt:
                     state.attempt = attempt.retry_state.attempt_number
-                    return await self._send_once(request, state)
+                    response = await self._send_once(request, state)
+                    return _json_body(request, response), response
         except ScimError as exc:
             exc.attempts = state.attempt
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call_json(self, request: ScimRequest) -> tuple[Any, httpx.Response]:
-        response = await self._call(request)
-        if response.status_code == 204 or not response.content:
-            return None, response
-        try:
-            return response.json(), response
-        except ValueError as exc:
-            raise ScimError(
-                f"HTTP {response.status_code} to {request.method} {response.request.url.path} "
-                "is not JSON",
-                status=response.status_code,
-            ) from exc
-
     async def _object(self, request: ScimRequest, user_id: str | None = None) -> dict[str, Any]:
-        body, response = await self._call_json(request)
+        body, response = await self._call(request)
         if body is None:
             # 204 No Content after a write: keep what the headers tell (the new version).
             etag = etag_of(response.headers, None)
@@ -451,7 +440,7 @@ class AsyncScimClient:
 
     async def schemas(self) -> list[dict[str, Any]]:
         """The schemas the server serves (from a ListResponse or a bare list)."""
-        body, _ = await self._call_json(prepare_discovery(self.config.flavor, "schemas"))
+        body, _ = await self._call(prepare_discovery(self.config.flavor, "schemas"))
         if isinstance(body, list):
             return [item for item in body if isinstance(item, dict)]
         return parse_list_response(body or {}, 1).resources
@@ -490,7 +479,7 @@ class AsyncScimClient:
                 start_index=start,
                 count=count,
             )
-            body, response = await self._call_json(request)
+            body, response = await self._call(request)
             try:
                 page = parse_list_response(body, start)
             except ValueError as exc:
@@ -567,7 +556,7 @@ class AsyncScimClient:
 
     async def get_user(self, user_id: str) -> tuple[dict[str, Any], str | None]:
         """A user and its version (``ETag`` header, else ``meta.version``)."""
-        body, response = await self._call_json(prepare_get_user(self._users_path, user_id))
+        body, response = await self._call(prepare_get_user(self._users_path, user_id))
         user = body if isinstance(body, dict) else {}
         return user, etag_of(response.headers, user)
 
@@ -579,7 +568,7 @@ class AsyncScimClient:
         request = prepare_list_users(
             self._users_path, filter=eq_filter(attribute, value), start_index=1, count=2
         )
-        body, _ = await self._call_json(request)
+        body, _ = await self._call(request)
         page = parse_list_response(body, 1)
         matches = max(len(page.resources), page.total_results or 0)
         if matches > 1:
@@ -693,6 +682,23 @@ def _token_errors() -> Iterator[None]:
         ) from exc
     except ValueError as exc:
         raise ScimAuthError("The token endpoint's answer is not a token.") from exc
+
+
+def _json_body(request: ScimRequest, response: httpx.Response) -> Any:
+    """A success's JSON body (None when it has none). A body cut short or not JSON is retried:
+    every request the client sends is safe to repeat (a create applied already meets a 409
+    that the applier resolves by look-up; a write carries ``If-Match``)."""
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ScimError(
+            f"HTTP {response.status_code} to {request.method} {response.request.url.path} "
+            "is not JSON",
+            status=response.status_code,
+            retryable=True,
+        ) from exc
 
 
 def _oauth_error(exc: AuthlibBaseError) -> ScimAuthError:

@@ -164,7 +164,9 @@ async def apply_batch_file(
                 calls = client_calls(client)
                 stats = client_stats(client)
         for change, result in zip(changes, results, strict=True):
-            result.fingerprint = change.fingerprint
+            # A create that went without its manager is not in sync: no fingerprint, so the
+            # next run re-diffs it and links the manager.
+            result.fingerprint = None if result.without_manager else change.fingerprint
         sent = {
             (c.employee_id, str(c.kind)): r.to_dict() for c, r in zip(changes, results, strict=True)
         }

@@ -223,6 +223,8 @@ def _applied_managers(
     }
     for r in results:
         eid = r.get("employee_id")
+        if r.get("without_manager") or MANAGER_PATH not in (r.get("changed") or ()):
+            continue  # sent without its manager: the next run links it
         if eid in waited and r.get("kind") == "create" and r.get("outcome") == "applied":
             manager_id = created.get(waited[eid])
             if manager_id and (eid, "create") in applied:

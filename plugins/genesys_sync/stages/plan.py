@@ -205,7 +205,9 @@ def _incremental_scope(
             if not user.active:
                 unchanged.add(eid)
             continue
-        if known[eid][1] == fingerprint(user, manager_id, authoritative):
+        if _manager_created_now(user, desired, known):
+            look_up[eid] = (ids.get(eid), user.user_name)  # planned with its manager's link
+        elif known[eid][1] == fingerprint(user, manager_id, authoritative):
             unchanged.add(eid)
         elif eid in last and paths is not None:
             tid, etag, applied = last[eid]
@@ -225,6 +227,20 @@ def _incremental_scope(
                 look_up[eid] = (tid, None)
     list_cost = 2 * (len(known) // 25 + 1)  # active + inactive pages of 25
     return Scope(look_up, unchanged, from_state) if len(look_up) < list_cost else None
+
+
+def _manager_created_now(user: Any, desired: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether ``user``'s manager is an active employee the state holds no target id for: it
+    is created in this run (or is created again after a conflict), so ``user`` cannot be
+    judged from the state, where it has no manager, and is read and linked instead."""
+    mid = user.manager_employee_id
+    manager = desired.get(mid or "")
+    return (
+        bool(mid)
+        and mid != user.employee_id
+        and mid not in known
+        and bool(manager and manager.active)
+    )
 
 
 DISCOVERY = "discovery"
