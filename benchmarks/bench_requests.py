@@ -91,12 +91,14 @@ class Clock:
         self.start: float | None = None
         self.end: float | None = None
         self.total = 0.0
+        self.calls = 0
         self.cpu: dict[str, float] = {}
         setattr(harness, name, self)
 
     def reset(self) -> None:
         self.start = self.end = None
         self.total = 0.0
+        self.calls = 0
         self.cpu = {}
 
     def _cpu(self) -> dict[str, float]:
@@ -112,6 +114,7 @@ class Clock:
     def _finish(self, began: float) -> None:
         self.end = time.monotonic()
         self.total += self.end - began
+        self.calls += 1
         now = self._cpu()
         self.cpu = {k: round(v - self.cpu_start[k], 1) for k, v in now.items()}
 
@@ -274,6 +277,9 @@ class Bench:
             "write_rate_share": round(rate_now / rate, 4) if rate_now else None,
             "apply_s": round(self.apply.seconds, 1),
             "apply_cpu_s": self.apply.cpu,
+            "batch_jobs": self.apply.calls,
+            # The apply window's time outside every batch job (one job ends, the next starts).
+            "between_jobs_s": round(self.apply.seconds - self.apply.total, 2),
             "plan_s": round(self.plan.total, 2),
             "run_s": round(wall, 1),
             "target_read": result.plan.get("target_read"),

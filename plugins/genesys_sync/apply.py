@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from genesys_sync.in_flight import InFlight
 from genesys_sync.mapping import (
     ENTERPRISE,
     MANAGER_PATH,
@@ -151,11 +152,15 @@ OnEvent = Callable[..., Any]
 
 
 class BatchApplier:
-    """Applies a batch's changes with bounded concurrency; the client paces the requests."""
+    """Applies a batch's changes with enough writes in flight to keep the client's rate
+    (:mod:`genesys_sync.in_flight`); the client paces the requests."""
 
-    def __init__(self, client: ScimTarget, concurrency: int = 4, on_event: OnEvent | None = None):
+    def __init__(
+        self, client: ScimTarget, concurrency: int | None = None, on_event: OnEvent | None = None
+    ):
         self.client = client
-        self.semaphore = asyncio.Semaphore(concurrency)
+        # Sized from the client's rate and round trips (``in_flight``); ``concurrency`` fixes it.
+        self.in_flight = InFlight(client, concurrency)
         self._ids: dict[str, str | None] = {}  # externalId -> target id, for manager links
         # externalId -> target id of the creates this applier made (or found done), kept
         # across ``apply`` calls: a create sent again later still gets its manager's id.
@@ -209,7 +214,7 @@ class BatchApplier:
             waited = change.after_manager
             if waited:
                 change = with_manager(change, await manager_id(change))
-            async with self.semaphore:
+            async with self.in_flight:
                 if not await self._record("intent", change):
                     return OpResult(change.employee_id, str(change.kind), Outcome.FAILED)
                 try:
@@ -419,7 +424,7 @@ class BulkBatchApplier(BatchApplier):
         max_operations: int,
         max_payload: int,
         users_endpoint: str = "/Users",
-        concurrency: int = 4,
+        concurrency: int | None = None,
         on_event: OnEvent | None = None,
     ):
         super().__init__(client, concurrency, on_event)

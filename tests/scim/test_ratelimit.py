@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiolimiter import AsyncLimiter
 
-from genesys_sync.scim.ratelimit import limiter_for_rate, shared_limiter
+from genesys_sync.scim.ratelimit import PacedLimiter, limiter_for_rate, shared_limiter
 
 
 async def test_same_key_same_limiter_in_one_loop() -> None:
@@ -17,7 +16,7 @@ async def test_same_key_same_limiter_in_one_loop() -> None:
 
 
 def test_successive_event_loops_get_their_own_limiter() -> None:
-    async def use(key: str) -> AsyncLimiter:
+    async def use(key: str) -> PacedLimiter:
         limiter = shared_limiter(key, 600)
         for _ in range(3):
             await limiter.acquire()
@@ -34,21 +33,58 @@ def test_shared_limiter_needs_a_running_loop() -> None:
         shared_limiter("k", 300)
 
 
+class Clock:
+    """A clock the test moves; ``sleep`` records what the limiter asked for."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
 @pytest.mark.parametrize("rpm", [1, 2, 30, 59, 60, 61, 300, 1000, 6000])
 def test_limiter_never_exceeds_the_rate_in_a_rolling_minute(rpm: int) -> None:
-    limiter = limiter_for_rate(rpm)
-    # Worst case in any 60 s window: a full bucket, then 60 s of draining.
-    worst = limiter.max_rate + 60 * limiter.max_rate / limiter.time_period
-    assert worst <= rpm + 1e-9 or (rpm == 1 and worst <= 2)
-    assert limiter.max_rate >= 1
+    clock = Clock()
+    limiter = PacedLimiter(rpm, clock=clock)
+    slots = [clock.now + limiter.reserve() for _ in range(3 * rpm)]  # all asked for at once
+    # Worst case in any 60 s window starting at a slot: the slots within [t, t + 60).
+    worst = max(sum(1 for s in slots[i:] if s < t + 60) for i, t in enumerate(slots))
+    assert worst <= rpm or (rpm == 1 and worst <= 2)
 
 
 def test_300_per_minute_is_one_request_every_fifth_of_a_second_no_burst() -> None:
-    limiter = limiter_for_rate(300)
-    assert limiter.max_rate == 1  # no bucket: evenly spaced
-    assert limiter.time_period == pytest.approx(60 / (300 * 0.98))
+    clock = Clock()
+    limiter = PacedLimiter(300, clock=clock)
+    assert [limiter.reserve() for _ in range(3)] == pytest.approx([0, 60 / 294, 2 * 60 / 294])
     with pytest.raises(ValueError):
         limiter_for_rate(0)
+
+
+def test_a_late_wake_up_does_not_push_the_schedule_back() -> None:
+    """Waiters reserve their slots when they ask: one that wakes late (a busy event loop)
+    costs the waiters behind it nothing, and an idle limiter starts again from now."""
+    clock = Clock()
+    limiter = PacedLimiter(6000, clock=clock)
+    interval = limiter.interval
+    waits = [limiter.reserve() for _ in range(10)]
+    assert waits == pytest.approx([i * interval for i in range(10)])
+    clock.now += 5 * interval + 0.003  # the loop was busy: the 6th request wakes 3 ms late
+    assert limiter.reserve() == pytest.approx(5 * interval - 0.003)  # the 11th slot holds
+    clock.now += 60  # idle: no credit saved up, the next request goes now
+    assert limiter.reserve() == 0
+
+
+async def test_acquire_sleeps_until_its_slot() -> None:
+    clock = Clock()
+    limiter = PacedLimiter(600, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await limiter.acquire()
+    assert clock.slept == pytest.approx([0.1 / 0.98 * 1, 0.1 / 0.98 * 2])
 
 
 def test_requests_are_evenly_spaced_from_the_start() -> None:

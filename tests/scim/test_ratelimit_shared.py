@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiolimiter import AsyncLimiter
 
 from genesys_sync.scim import AsyncScimClient, ScimConfigError, ScimConnectionConfig
 from genesys_sync.scim.ratelimit import (
     REDIS_URL_ENV,
+    PacedLimiter,
     pacing_interval,
     release_limiter,
     shared_limiter,
@@ -118,7 +118,7 @@ async def test_without_configuration_the_limiter_is_in_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(REDIS_URL_ENV, raising=False)
-    assert isinstance(shared_limiter("https://login/oauth/token#client", 300), AsyncLimiter)
+    assert isinstance(shared_limiter("https://login/oauth/token#client", 300), PacedLimiter)
 
 
 async def test_clients_of_one_api_client_share_one_redis_limiter(shared: str) -> None:
