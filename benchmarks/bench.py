@@ -238,7 +238,8 @@ def render(
         in_jobs = initial["apply_s"] - between
         w(
             "Each batch job keeps as many writes in flight as the client's rate and observed "
-            "round trips need (`genesys_sync.in_flight`: twice rate x round trip), and the "
+            "round trips need (`genesys_sync.in_flight`: twice rate x the median recent round "
+            "trip), and the "
             f"limiter paces at {PACING:.0%} of the limit (`genesys_sync.scim.ratelimit`). "
             f"What keeps the rate below that: the {jobs} batch jobs ran one after another "
             f"(as under `airflow dags test`). At {PACING:.0%} pacing the writes needed "

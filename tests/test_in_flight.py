@@ -144,14 +144,14 @@ async def test_in_flight_follows_the_latency_the_client_observes() -> None:
     assert applier.in_flight.peak == 20
 
 
-async def test_round_trips_that_queue_do_not_widen_the_window() -> None:
-    """A saturated target answers requests late because too many wait: those round trips
-    grow with the number in flight, so they must not size it (the shortest does)."""
+async def test_the_window_follows_the_median_round_trip_not_an_outlier() -> None:
     client = HeldClient(3000)
-    client.stats.latencies_ms = [20.0] * 10 + [2000.0] * 40  # most queued behind the others
+    client.stats.latencies_ms = [20.0] * 30 + [2000.0] * 20  # a few slow answers
     applier = BatchApplier(client)
     assert applier.in_flight.limit() == in_flight_for(3000, 0.02) == 2
-    client.stats.latencies_ms = [2000.0] * 50  # slow all along: follow it
+    client.stats.latencies_ms = [20.0] * 20 + [60.0] * 30  # a target slowing as it fills
+    assert applier.in_flight.limit() == in_flight_for(3000, 0.06) == 6
+    client.stats.latencies_ms = [2000.0] * 50  # slow all along: follow it, up to the bound
     assert applier.in_flight.limit() == in_flight_for(3000, 2.0) == MAX_IN_FLIGHT
 
 

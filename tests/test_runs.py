@@ -29,7 +29,7 @@ def test_writes_are_owner_only_whole_and_replace_the_old_artifact(tmp_path, monk
         run.write_json(runs.REPORT, {"n": 2})
     finally:
         os.umask(0o077)
-    assert json.loads(first.read_text()) == {"n": 2}
+    assert json.loads(first.read_text()) == {"version": runs.ARTIFACT_VERSION, "n": 2}
     assert first.parent == run.root and "/" not in run.root.name  # a safe directory name
     assert run.root.stat().st_mode & 0o777 == 0o700 and first.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in run.root.iterdir()] == ["report.json"], "no temporary file left"
@@ -80,3 +80,19 @@ def test_typed_artifacts_carry_a_version_and_refuse_a_newer_one(tmp_path, monkey
         runs.read_batch(run.batch_path("phase1-0002"))
     with pytest.raises(FileNotFoundError, match="phase1-0009"):
         runs.read_batch(run.batch_path("phase1-0009"))
+
+
+def test_documents_carry_a_version_and_refuse_a_newer_one(tmp_path, monkeypatch):
+    """The gate summary, the plan and the report stay documents read by key, versioned too."""
+    monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
+    run = Run("r1")
+    run.write_json(runs.REPORT, {"status": "success", "writes": 3})
+    assert run.read(runs.REPORT) == {
+        "version": runs.ARTIFACT_VERSION,
+        "status": "success",
+        "writes": 3,
+    }
+    run.write_json(runs.PLAN, {"changes": [], "version": runs.ARTIFACT_VERSION + 1})
+    with pytest.raises(runs.ArtifactVersionError, match="plan.json .*same release"):
+        run.read(runs.PLAN)
+    assert run.read(runs.GATE) is None

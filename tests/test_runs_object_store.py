@@ -30,8 +30,9 @@ def test_artifacts_go_to_the_bucket_and_nothing_to_the_home(s3_runs, tmp_path, m
     run.restrict()  # no local tree to restrict: a no-op, not an error
 
     assert _under(bucket, endpoint.keys(bucket)) == ["batches/index.json", "plan.md", "report.json"]
-    assert json.loads(endpoint.read(bucket, endpoint.keys(bucket)[-1])) == {"status": "success"}
-    assert Run(RUN_ID).read(runs.REPORT) == {"status": "success"}
+    stored = {"version": runs.ARTIFACT_VERSION, "status": "success"}
+    assert json.loads(endpoint.read(bucket, endpoint.keys(bucket)[-1])) == stored
+    assert Run(RUN_ID).read(runs.REPORT) == stored
     assert [p.parent.name for p in runs.reports()] == [runs.settings.safe_run_id(RUN_ID)]
     assert runs.reports(since=time.time() + 3600) == []
     assert not (tmp_path / "home").exists(), "the home is never written"

@@ -17,8 +17,10 @@ name), owner-only because batches and accepted rows hold personal data::
     failures/<task>[.<map index>].json   why a task failed, scrubbed (its failure callback)
 
 The artifacts that pass between tasks and batch jobs are typed (``BatchIndex``, ``Batch``,
-``BatchResults``) and carry a format ``version``: an artifact newer than this release reads is
-refused (``ArtifactVersionError``), not misread, while workers run different releases.
+``BatchResults``); every JSON artifact carries a format ``version`` (the gate summary, the plan,
+the report and the verdict too, which stay documents read by key): an artifact newer than this
+release reads is refused (``ArtifactVersionError``), not misread, while workers run different
+releases.
 
 Where: ``$GENESYS_SYNC_RUNS_URL`` (default ``$GENESYS_SYNC_HOME/runs`` on the local disk; for
 a deployment whose workers and triggerers share no disk, an object store such as
@@ -136,13 +138,19 @@ class ArtifactVersionError(ValueError):
     workers or triggerers on different releases)."""
 
 
-def _typed(cls: Any, data: Mapping[str, Any], where: object) -> Any:
+def _checked(data: Mapping[str, Any], what: str, where: object) -> Mapping[str, Any]:
+    """``data`` when this release reads its format ``version`` (absent: 1)."""
     version = int(data.get("version") or 1)
     if version > ARTIFACT_VERSION:
         raise ArtifactVersionError(
-            f"{cls.__name__} {where} has format version {version}; this genesys-scim-sync reads "
+            f"{what} {where} has format version {version}; this genesys-scim-sync reads "
             f"up to {ARTIFACT_VERSION}: run the same release on every worker and triggerer"
         )
+    return data
+
+
+def _typed(cls: Any, data: Mapping[str, Any], where: object) -> Any:
+    _checked(data, cls.__name__, where)
     known = set(cls.__dataclass_fields__)
     return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -189,10 +197,21 @@ class Run:
         return self.root
 
     def read(self, name: str) -> dict[str, Any] | None:
-        """A JSON artifact, or ``None`` when it was never written (or is unreadable)."""
-        return read_optional(self.path(name))
+        """A JSON artifact, or ``None`` when it was never written (or is unreadable).
+
+        :raises ArtifactVersionError: It was written in a newer format than this release reads.
+        """
+        path = self.path(name)
+        data = read_optional(path)
+        if isinstance(data, dict):
+            _checked(data, name, path)
+        return data
 
     def write_json(self, name: str, data: Any) -> StorePath:
+        """Write a JSON artifact; a document (the gate summary, the plan, the report, the
+        verdict) carries the format ``version`` its readers check."""
+        if isinstance(data, Mapping):
+            data = {"version": ARTIFACT_VERSION, **data}
         return self.write_text(name, _json_text(data))
 
     def write_text(self, name: str, text: str) -> StorePath:
