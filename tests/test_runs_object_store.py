@@ -85,3 +85,31 @@ def test_a_local_url_is_the_local_layout(tmp_path, monkeypatch):
     assert not run.remote and path.is_relative_to(tmp_path / "elsewhere")
     assert path.stat().st_mode & 0o777 == 0o600
     assert runs.store_path(str(path)) == path
+
+
+def test_the_gates_data_docs_go_with_the_run_and_the_ui_serves_them(s3_runs, tmp_path, monkeypatch):
+    """On an object store the pages of the run's Data Docs are kept in the run (the site stays
+    in the home of the worker that ran the gate), so the api-server can show them."""
+    from genesys_sync.stages.validate import validate_stage
+    from genesys_sync.ui import artifacts
+    from tests.fixtures.expect import SAMPLE
+    from tests.pipeline.harness import stage_config
+
+    endpoint, bucket, _ = s3_runs
+    home = tmp_path / "home"
+    monkeypatch.setenv("GENESYS_SYNC_HOME", str(home))
+    validate_stage(RUN_ID, str(SAMPLE), stage_config(data_docs=True), None)
+    kept = _under(bucket, endpoint.keys(bucket))
+    pages = [k for k in kept if k.startswith("data_docs/validations/") and k.endswith(".html")]
+    assert len(pages) == 2, kept  # the dataset suite's page and the row suite's
+    assert "data_docs/index.html" in kept and any(k.startswith("data_docs/static/") for k in kept)
+    assert not (home / "runs").exists()
+
+    run = artifacts.read_run(RUN_ID)
+    index = artifacts.data_docs_file(run).read_text()
+    for page in pages:
+        relative = page.removeprefix("data_docs/")
+        assert f'href="{relative}"' in index
+        assert "<html" in artifacts.data_docs_file(run, relative).read_text().lower()
+    for outside in ("../gate.json", "validations/../../gate.json", "/etc/passwd", "a\\..\\b"):
+        assert artifacts.data_docs_file(run, outside) is None

@@ -14,6 +14,7 @@ name), owner-only because batches and accepted rows hold personal data::
     attempts/<id>         one byte per attempt at a batch job
     report.json, refused.md    the run report (report)
     verdict.json          a failed run's earliest failed stage and reason (outcome)
+    data_docs/            on an object store: the gate's Data Docs pages of this run (validate)
     failures/<task>[.<map index>].json   why a task failed, scrubbed (its failure callback)
 
 The artifacts that pass between tasks and batch jobs are typed (``BatchIndex``, ``Batch``,
@@ -68,6 +69,7 @@ INDEX = "batches/index.json"
 REPORT = "report.json"
 REFUSED = "refused.md"
 VERDICT = "verdict.json"
+DATA_DOCS = "data_docs"
 _LINKED = "linked"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -98,6 +99,7 @@ def validate_stage(
     ended) and ``GateBlocked`` on a block.
     """
     from genesys_sync.validation import gate_export
+    from genesys_sync.validation.gx_runner import keep_run_pages
 
     run = Run(run_id)
     store = StateStore()
@@ -144,6 +146,13 @@ def validate_stage(
                 # A name the cached catalogue lacks: perhaps created since; read it again.
                 catalogue, calls = refreshed_catalogue()
                 result = gate(catalogue, run_dir)
+            if run.remote and result.data_docs_path:  # its pages go with the run's files
+                result = dataclasses.replace(
+                    result,
+                    data_docs_path=keep_run_pages(
+                        result.data_docs_path, run_dir.name, run_dir / runs.DATA_DOCS
+                    ),
+                )
         if catalogue is not None and scim is not None and scim.flavor == "genesys":
             store.set_meta(CATALOGUE_MISSES, str(_catalogue_misses(result)))
         result = run.kept(result, run_dir)

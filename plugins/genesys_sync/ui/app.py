@@ -13,7 +13,9 @@ Keycloak auth manager):
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -154,4 +156,7 @@ def data_docs(run_id: str, path: str, viewer: ViewerDep) -> Response:
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such Data Docs page")
     headers = {**HEADERS, "Content-Security-Policy": "sandbox; frame-ancestors 'self'"}
-    return FileResponse(found, headers=headers)
+    if isinstance(found, Path):
+        return FileResponse(found, headers=headers)
+    media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+    return Response(found.read_bytes(), media_type=media_type, headers=headers)

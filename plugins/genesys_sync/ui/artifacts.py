@@ -2,7 +2,8 @@
 
 The stages write to the run store (``genesys_sync.runs``: ``$GENESYS_SYNC_HOME/runs/<safe run
 id>/`` or an object store): ``report.json``, ``plan.json``, ``plan.md``, ``rejects.csv``,
-``gate.json``; the Data Docs site stays in the home of the worker that ran the gate. This module
+``gate.json``; the Data Docs site stays in the home of the worker that ran the gate, and on an
+object store the run's own pages go with its files (``data_docs/``). This module
 reads them back as typed objects. It never creates a directory or a file (a viewer must not make
 a sync home appear) and imports nothing from Airflow itself.
 """
@@ -87,7 +88,7 @@ class RunArtifacts:
     rejects: Rejects | None
     gate: dict[str, Any] | None
     held: list[dict[str, Any]] = field(default_factory=list)
-    data_docs: Path | None = None  # the page of the gate's Data Docs site
+    data_docs: StorePath | None = None  # the page of the gate's Data Docs site
 
     @property
     def summary(self) -> RunSummary | None:
@@ -122,7 +123,7 @@ def read_run(run_id: str, root: StorePath | None = None) -> RunArtifacts | None:
         rejects=_read_rejects(directory / "rejects.csv"),
         gate=gate,
         held=held,
-        data_docs=_data_docs_index(report, gate, root or runs_root()),
+        data_docs=_data_docs_index(report, gate, root or runs_root(), directory),
     )
 
 
@@ -145,7 +146,7 @@ def artifact_bytes(run: RunArtifacts, name: str) -> bytes | None:
         return None
 
 
-def data_docs_file(run: RunArtifacts, relative: str = "") -> Path | None:
+def data_docs_file(run: RunArtifacts, relative: str = "") -> StorePath | None:
     """A file of the Data Docs site the gate published for ``run`` (``""``: the page it
     returned), or None when it is not there or ``relative`` leads outside the site (``..``, an
     absolute path, a symlink out)."""
@@ -156,6 +157,12 @@ def data_docs_file(run: RunArtifacts, relative: str = "") -> Path | None:
     site = run.data_docs.parent
     if relative.startswith(("/", "\\")):
         return None
+    if runs.is_remote(site):  # keys, not files: no symlink, but no ".." either
+        parts = relative.split("/")
+        if any(p in ("", ".", "..") or "\\" in p for p in parts):
+            return None
+        candidate = site.joinpath(*parts)
+        return candidate if candidate.is_file() else None
     candidate = (site / relative).resolve()
     if not candidate.is_relative_to(site.resolve()) or not candidate.is_file():
         return None
@@ -213,13 +220,19 @@ def _read_rejects(path: StorePath) -> Rejects | None:
 
 
 def _data_docs_index(
-    report: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, root: StorePath
-) -> Path | None:
+    report: Mapping[str, Any] | None,
+    gate: Mapping[str, Any] | None,
+    root: StorePath,
+    directory: StorePath,
+) -> StorePath | None:
     """The Data Docs page the gate published (its site lies in the sync home, beside a local
-    run store), or None."""
+    run store; on an object store, in the run's ``data_docs/``), or None."""
     raw = (report or {}).get("data_docs_path") or (gate or {}).get("data_docs_path")
-    if not raw or runs.is_remote(root):
+    if not raw:
         return None
+    if runs.is_remote(root):
+        page = directory / runs.DATA_DOCS / "index.html"
+        return page if str(raw) == str(page) and page.is_file() else None
     path = Path(str(raw).removeprefix("file://")).resolve()
     home = root.parent.resolve()
     return path if path.is_relative_to(home) and path.is_file() else None

@@ -177,6 +177,43 @@ def publish_data_docs(
     return Path(unquote(urlparse(url).path))
 
 
+def keep_run_pages(index: Path, run_name: str, dest: Path) -> Path:
+    """Copy the pages of one gate run out of the Data Docs site of ``index`` into ``dest``
+    (its validation pages, the suites' pages and the site's static assets, at the same
+    relative paths, so their links hold) with an index of its own; return that index.
+
+    For a run store other processes read (an object store): the site itself stays in the
+    home of the worker that ran the gate and holds every run it ever validated."""
+    import html
+    import shutil
+
+    site = index.parent
+    pages: list[str] = []
+    for part in (
+        "static",
+        "expectations",
+        *(p.relative_to(site).as_posix() for p in sorted(site.glob(f"validations/*/{run_name}"))),
+    ):
+        source = site / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, dirs_exist_ok=True)
+            if part.startswith("validations/"):
+                pages += sorted(
+                    f.relative_to(dest).as_posix() for f in (dest / part).rglob("*.html")
+                )
+    links = "".join(
+        f'<li><a href="{html.escape(page, quote=True)}">{html.escape(page)}</a></li>'
+        for page in pages
+    )
+    page = dest / "index.html"
+    page.write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><title>Data Docs</title></head>'
+        f"<body><h1>Validation results of this run</h1><ul>{links}</ul></body></html>\n",
+        encoding="utf-8",
+    )
+    return page
+
+
 def _batch_definition(context: FileDataContext) -> Any:
     sources = context.data_sources
     source = (
