@@ -30,7 +30,9 @@ pytestmark = pytest.mark.e2e
 def test_rerun_after_kill_converges_without_duplicates(sandbox, sync_home, proof):
     sandbox.set_faults(requests_per_minute=FAST, latency_ms=250)
     conn = json.loads(sandbox.connection_json())
-    conn["extra"]["requests_per_minute"] = FAST
+    # The sync's own pace: 4 writes a second, so the kill lands mid-apply whatever the number
+    # of writes in flight (they follow the rate and the round trip).
+    conn["extra"]["requests_per_minute"] = 240
     env = {
         **os.environ,
         "GENESYS_SYNC_HOME": str(sync_home),

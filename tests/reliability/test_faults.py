@@ -40,7 +40,8 @@ GIVE_UP_SOON = {"max_attempts": 3, "max_backoff_seconds": 0.5}
 class Case:
     steps: list[tuple[int, dict[str, Any]]]
     extra: dict[str, Any] = field(default_factory=dict)  # connection extras of the first run
-    converges: bool = True  # the first run converges despite the fault (else: fails honestly)
+    converges: bool = True  # the first run succeeds despite the fault (else: fails honestly)
+    exact: bool = True  # ... and alone leaves the target as HR says (else the rerun completes it)
     reason: str = ""  # what a failed first run names
 
 
@@ -49,8 +50,10 @@ CASES = {
     "connection_resets": Case([(5, {"reset_rate": 0.1, "seed": 7})]),
     "429_storm_long_retry_after": Case([(5, {"force_429": 12, "retry_after_seconds": 5})]),
     # The client gives up on some creates (managers' and reports'); the job sends them again.
+    # A report whose manager's create was given up on goes without it (never recorded as in
+    # sync): the rerun links it.
     "429_storm_client_gives_up": Case(
-        [(10, {"force_429": 6, "retry_after_seconds": 0})], GIVE_UP_SOON
+        [(10, {"force_429": 6, "retry_after_seconds": 0})], GIVE_UP_SOON, exact=False
     ),
     # The sandbox serves a write after the client gave up on it: the retry meets a 409.
     "latency_beyond_timeout": Case(
@@ -120,8 +123,9 @@ def test_a_fault_mid_run_loses_nothing_and_the_rerun_converges(
     )
 
     assert schedule.applied, "the fault never started"
-    if case.converges:  # on its own: the target holds what HR says after the first run
-        assert first.ok and first_wrong == [], first.error or first_wrong
+    if case.converges:
+        assert first.ok, first.error
+        assert first_wrong == [] or not case.exact, first_wrong
     else:
         assert not first.ok and case.reason in str(first.error).lower(), first.error
     assert runs[-1].ok, runs[-1].error
