@@ -223,7 +223,7 @@ def _applied_managers(
     }
     for r in results:
         eid = r.get("employee_id")
-        if r.get("without_manager") or MANAGER_PATH not in (r.get("changed") or ()):
+        if MANAGER_PATH not in (r.get("changed") or ()):
             continue  # sent without its manager: the next run links it
         if eid in waited and r.get("kind") == "create" and r.get("outcome") == "applied":
             manager_id = created.get(waited[eid])
