@@ -13,9 +13,10 @@ request through at once; the pacing below leaves room for it within the limit.
 
 Why not a leaky bucket such as ``aiolimiter`` with a capacity of one (what this module used
 before): it lets the next request through once the bucket has drained, counted from when the
-waiter wakes, so every late wake-up of a busy event loop is time lost for good; at 6,000/min
-(a request every 10 ms) the sync wrote at 80% of the limit with a window of writes in
-flight wide enough. A schedule of reserved slots keeps the rate whatever the wake-ups.
+waiter wakes, so every late wake-up of a busy event loop is time lost for good. A schedule of
+reserved slots keeps the rate whatever the wake-ups (a 3,000-user load at 6,000/min, one run
+each: 79.9% of the limit with the leaky bucket, 81.2% with the schedule; the rest of the gap
+is elsewhere, see ``benchmarks/RESULTS.md``).
 
 Several triggerers, or ``make sync`` next to a deployment, calling the same API client: set
 ``GENESYS_SYNC_RATE_LIMIT_REDIS_URL`` and every process paces against one schedule kept in that
