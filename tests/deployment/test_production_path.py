@@ -155,8 +155,14 @@ def test_scheduled_run_through_real_components(running_deployment):
     trigger_logs = list(task_logs.glob(pattern))
     assert trigger_logs, "apply_batch never ran in the triggerer"
     text = "".join(p.read_text() for p in trigger_logs)
-    assert "Trigger fired event" in text and "'status': 'success'" in text
-    assert "@" not in text, "trigger logs and events must not carry emails"
+    assert "apply_batch" in text and " starting" in text, text[-2000:]
+    # The triggerer's own "Trigger fired event" line can be lost when its log file closes as
+    # the trigger ends (Airflow writes it asynchronously), so the event is read where the task
+    # resumed on it: the worker's log of each mapped batch says what the batch did.
+    attempts = task_logs.glob(f"run_id={run['run_id']}/task_id=apply_batch/*/attempt=*.log")
+    resumed = "".join(p.read_text() for p in attempts if ".trigger." not in p.name)
+    assert "done: {'applied': " in resumed and "'failed'" not in resumed, resumed[-2000:]
+    assert "@" not in text + resumed, "trigger logs and events must not carry emails"
     assert scheduled["managed_rows"] == created
     assert scheduled["applied_exports"] == 1
     # The audit trail is the state database's table: every create has its intent and result
