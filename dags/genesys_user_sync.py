@@ -260,8 +260,8 @@ def genesys_user_sync():
         from genesys_sync.hooks.webhook import WebhookHook
         from genesys_sync.webhook import webhook_payload
 
-        report = runs.Run(context["run_id"]).read(runs.REPORT)
-        summary = report or {"run_id": context["run_id"], "status": "failed"}
+        report = runs.Run(context["run_id"]).load(runs.Report)
+        summary = report.to_dict() if report else {"run_id": context["run_id"], "status": "failed"}
         WebhookHook("hris_webhook").send(webhook_payload(summary))
 
     @task(trigger_rule="all_done", retries=0)

@@ -31,12 +31,17 @@ def test_the_celery_override_adds_redis_workers_and_a_second_triggerer():
     assert {"redis", "airflow-worker", "airflow-triggerer-2"} <= set(services)
     assert services["airflow-worker"]["command"] == "celery worker"
     assert "healthcheck" in services["redis"] and "healthcheck" in services["airflow-worker"]
-    for name in ("airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-triggerer-2"):
+    components = ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer")
+    for name in (*components, "airflow-triggerer-2"):
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert env["GENESYS_SYNC_RATE_LIMIT_REDIS_URL"].startswith("redis://"), name
         assert "redis" in services[name]["depends_on"], name
         assert env["GENESYS_SYNC_RUNS_URL"].startswith("${GENESYS_SYNC_RUNS_URL:?"), name
+        assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True", name  # logs on no one disk
+        assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith(
+            "${AIRFLOW_REMOTE_LOG_"
+        ), name
     for name in ("airflow-worker", "airflow-triggerer-2"):  # built on the base's services
         assert services[name]["extends"]["file"] == "docker-compose.yml"

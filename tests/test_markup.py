@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from genesys_sync.dag_support import held_summary
 from genesys_sync.markup import md_code, md_text
-from genesys_sync.runs import Run
+from genesys_sync.runs import PlanDocument, Run
 from genesys_sync.stages.plan import plan_markdown
 
 HOSTILE_IDS = [
@@ -70,20 +69,20 @@ def test_md_code_fences_backticks() -> None:
     assert md_code("`a") == "`` `a ``"
 
 
-def plan_doc(ids: list[str]) -> dict:
-    return {
-        "run_id": "manual__<b>run</b>",
-        "dry_run": True,
-        "dry_run_reason": "param dry_run [x](http://evil.test)",
-        "counts": {"create": len(ids), "deactivate": len(ids)},
-        "removal_threshold": 10,
-        "managed_users": 40,
-        "changes": [{"employee_id": i, "kind": "create", "changed": ["title"]} for i in ids]
+def plan_doc(ids: list[str]) -> PlanDocument:
+    return PlanDocument(
+        run_id="manual__<b>run</b>",
+        dry_run=True,
+        dry_run_reason="param dry_run [x](http://evil.test)",
+        counts={"create": len(ids), "deactivate": len(ids)},
+        removal_threshold=10,
+        managed_users=40,
+        changes=[{"employee_id": i, "kind": "create", "changed": ["title"]} for i in ids]
         + [
             {"employee_id": i, "kind": "deactivate", "held": True, "reason": f"<i>{i}</i>"}
             for i in ids
         ],
-    }
+    )
 
 
 def test_plan_markdown_escapes_every_value() -> None:
@@ -109,7 +108,7 @@ def test_plan_markdown_escapes_every_value() -> None:
 def test_held_summary_escapes_every_value(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path / "home"))
     run_id = "manual__2026-11-27"
-    (Run(run_id).prepare() / "plan.json").write_text(json.dumps(plan_doc(HOSTILE_IDS)))
+    Run(run_id).save(plan_doc(HOSTILE_IDS))
 
     text = held_summary(run_id)
 

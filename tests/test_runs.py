@@ -1,5 +1,6 @@
 """The run store owns the layout: readers create nothing, writers write owner-only and whole,
-the batch index is typed, and a batch job finds its run and results from its file's path."""
+every artifact is typed and versioned, and a batch job finds its run and results from its
+file's path."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from genesys_sync.runs import Batch, BatchIndex, BatchResults, Run
 def test_reading_a_run_that_does_not_exist_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
     run = Run("manual__2026-12-01T02:00:00+00:00")
-    assert run.read(runs.REPORT) is None and run.index() is None
+    assert run.load(runs.Report) is None and run.load(BatchIndex) is None
     assert list(run.results("phase1")) == [] and runs.reports() == []
     assert not (tmp_path / "runs").exists()
 
@@ -39,8 +40,8 @@ def test_the_batch_index_round_trips_with_its_version(tmp_path, monkeypatch):
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
     run = Run("r1")
     index = BatchIndex(planned={"create": 2}, phase1=[str(run.batch_path("phase1-0001"))])
-    run.write_index(index)
-    assert run.index() == index and run.read(runs.INDEX)["version"] == 1
+    run.save(index)
+    assert run.load(BatchIndex) == index and run.read(runs.INDEX)["version"] == 1
     assert BatchIndex.from_dict({**index.to_dict(), "added_later": 1}) == index
 
 
@@ -82,17 +83,28 @@ def test_typed_artifacts_carry_a_version_and_refuse_a_newer_one(tmp_path, monkey
         runs.read_batch(run.batch_path("phase1-0009"))
 
 
-def test_documents_carry_a_version_and_refuse_a_newer_one(tmp_path, monkeypatch):
-    """The gate summary, the plan and the report stay documents read by key, versioned too."""
+@pytest.mark.parametrize(
+    "artifact",
+    [
+        runs.GateSummary(passed=True, row_count=60, accepted_count=58, rejected_count=2),
+        runs.PlanDocument(run_id="r1", counts={"create": 1}, changes=[{"kind": "create"}]),
+        runs.Report(run_id="r1", status="success", writes=3, latency_ms={"p50": 1.0}),
+    ],
+    ids=lambda a: type(a).__name__,
+)
+def test_the_stage_documents_are_typed_where_the_run_keeps_them(artifact, tmp_path, monkeypatch):
+    """The gate summary, the plan and the report: each saved under its own name, read back
+    as itself; a key a later release adds is ignored, a newer format refused."""
     monkeypatch.setenv("GENESYS_SYNC_HOME", str(tmp_path))
     run = Run("r1")
-    run.write_json(runs.REPORT, {"status": "success", "writes": 3})
-    assert run.read(runs.REPORT) == {
-        "version": runs.ARTIFACT_VERSION,
-        "status": "success",
-        "writes": 3,
-    }
-    run.write_json(runs.PLAN, {"changes": [], "version": runs.ARTIFACT_VERSION + 1})
-    with pytest.raises(runs.ArtifactVersionError, match="plan.json .*same release"):
-        run.read(runs.PLAN)
-    assert run.read(runs.GATE) is None
+    kind = type(artifact)
+    assert run.load(kind) is None
+    assert run.save(artifact) == run.path(kind.NAME)
+    assert run.load(kind) == artifact
+    assert run.read(kind.NAME) == {**artifact.to_dict(), "version": runs.ARTIFACT_VERSION}
+    assert kind.from_dict({**artifact.to_dict(), "added_later": 1}) == artifact
+    run.write_json(kind.NAME, {**artifact.to_dict(), "version": runs.ARTIFACT_VERSION + 1})
+    with pytest.raises(runs.ArtifactVersionError, match=f"{kind.NAME} .*same release"):
+        run.load(kind)
+    with pytest.raises(runs.ArtifactVersionError, match=f"{kind.NAME} .*same release"):
+        run.read(kind.NAME)

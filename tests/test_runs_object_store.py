@@ -26,7 +26,7 @@ def test_artifacts_go_to_the_bucket_and_nothing_to_the_home(s3_runs, tmp_path, m
     assert run.remote and run.read(runs.REPORT) is None and runs.reports() == []
     run.write_json(runs.REPORT, {"status": "success"})
     run.write_text(runs.PLAN_MARKDOWN, "# plan\n")
-    run.write_index(BatchIndex(phase1=[str(run.batch_path("phase1-0001"))]))
+    run.save(BatchIndex(phase1=[str(run.batch_path("phase1-0001"))]))
     run.restrict()  # no local tree to restrict: a no-op, not an error
 
     assert _under(bucket, endpoint.keys(bucket)) == ["batches/index.json", "plan.md", "report.json"]

@@ -253,15 +253,16 @@ def run_sync(
         print(f"FAILED: {exc}{_lease_note(env)}", file=sys.stderr)
         return 3
     report_path = newest_report(started)
-    report = runs.read_optional(report_path) if report_path is not None else None
-    if report is None:
+    found = runs.read_optional(report_path) if report_path is not None else None
+    if found is None:
         print(f"The run wrote no report; Airflow's output is in {log_path}", file=sys.stderr)
         return result.returncode or 1
-    print(format_summary(report))
+    report = runs.Report.from_dict(found, report_path)
+    print(format_summary(report.to_dict()))
     print(f"  airflow log     {log_path}")
-    ok = result.returncode == 0 and report.get("status") == "success"
+    ok = result.returncode == 0 and report.status == "success"
     if not ok:
-        reason = report.get("failure_reason") or f"airflow exited with {result.returncode}"
+        reason = report.failure_reason or f"airflow exited with {result.returncode}"
         print(f"FAILED: {reason}", file=sys.stderr)
     return 0 if ok else 1
 

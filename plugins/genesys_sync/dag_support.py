@@ -34,9 +34,9 @@ def held_summary(run_id: str) -> str:
     from genesys_sync.markup import md_code, md_text
 
     run = runs.Run(run_id)
-    plan = run.read(runs.PLAN) or {"changes": [], "removal_threshold": 0, "managed_users": 0}
-    held = [c for c in plan["changes"] if c.get("held")]
-    threshold, managed = md_text(plan["removal_threshold"]), md_text(plan["managed_users"])
+    plan = run.load(runs.PlanDocument) or runs.PlanDocument(run_id=run_id)
+    held = [c for c in plan.changes if c.get("held")]
+    threshold, managed = md_text(plan.removal_threshold), md_text(plan.managed_users)
     lines = [
         f"The export would deactivate or delete **{len(held)}** users, more than the safety "
         f"threshold ({threshold} of {managed} managed users).",

@@ -3,25 +3,25 @@
 A run's directory, ``$GENESYS_SYNC_HOME/runs/<run id>/`` (the run id made safe for a file
 name), owner-only because batches and accepted rows hold personal data::
 
-    gate.json             the gate's summary (validate)
+    gate.json             the gate's summary (validate)          -> GateSummary
     accepted.parquet      the rows that passed (validate)        rejects.csv, quarantined.json
-    plan.json, plan.md    the plan, for machines and for people (plan)
+    plan.json, plan.md    the plan, for machines and for people (plan)   -> PlanDocument
     batches/index.json    the batch files of each phase (plan)   -> BatchIndex
     batches/<id>.json     one batch job's changes (plan): never rewritten once written -> Batch
     batches/linked/<id>.json   a second-wave batch with the first wave's target ids filled in
                           (manager_links), so the planned file stays as planned
     results/<id>.json     one batch job's per-operation results (the batch job) -> BatchResults
     attempts/<id>         one byte per attempt at a batch job
-    report.json, refused.md    the run report (report)
+    report.json, refused.md    the run report (report)       -> Report
     verdict.json          a failed run's earliest failed stage and reason (outcome)
     data_docs/            on an object store: the gate's Data Docs pages of this run (validate)
     failures/<task>[.<map index>].json   why a task failed, scrubbed (its failure callback)
 
-The artifacts that pass between tasks and batch jobs are typed (``BatchIndex``, ``Batch``,
-``BatchResults``); every JSON artifact carries a format ``version`` (the gate summary, the plan,
-the report and the verdict too, which stay documents read by key): an artifact newer than this
-release reads is refused (``ArtifactVersionError``), not misread, while workers run different
-releases.
+The artifacts stages hand each other are typed (``GateSummary``, ``PlanDocument``,
+``BatchIndex``, ``Batch``, ``BatchResults``, ``Report``: ``Run.load`` and ``Run.save`` for the
+named ones) and every JSON artifact carries a format ``version`` (the verdict and the task
+failures too, small documents read by key): an artifact newer than this release reads is
+refused (``ArtifactVersionError``), not misread, while workers run different releases.
 
 Where: ``$GENESYS_SYNC_RUNS_URL`` (default ``$GENESYS_SYNC_HOME/runs`` on the local disk; for
 a deployment whose workers and triggerers share no disk, an object store such as
@@ -46,7 +46,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, Union
 from urllib.parse import unquote, urlparse
 
 from genesys_sync import report as reporting
@@ -71,13 +71,92 @@ REFUSED = "refused.md"
 VERDICT = "verdict.json"
 DATA_DOCS = "data_docs"
 _LINKED = "linked"
+A = TypeVar("A", bound="Artifact")
+
+
+class Artifact:
+    """A typed run artifact: a dataclass with a format ``version``. ``NAME``, where the run
+    keeps it when a run has one of it (``Run.load``, ``Run.save``)."""
+
+    NAME: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> Self:
+        """The artifact ``data`` holds (keys this release does not know are ignored).
+
+        :raises ArtifactVersionError: ``data`` is in a newer format than this release reads.
+        """
+        check_version(data, cls.__name__, where)
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
-class BatchIndex:
+class GateSummary(Artifact):
+    """What the gate found (``gate.json``, written by validate): its counts, the rules that
+    failed, where the accepted rows, the rejects and the Data Docs page are, and the requests
+    it sent (the target's role and group catalogue). Counts and employee-id examples only."""
+
+    NAME: ClassVar[str] = GATE
+
+    passed: bool = False
+    row_count: int = 0
+    accepted_count: int = 0
+    rejected_count: int = 0
+    dataset_failures: list[dict[str, Any]] = field(default_factory=list)
+    row_failures_by_rule: dict[str, int] = field(default_factory=dict)
+    rows_with_rejected_manager: int = 0
+    accepted_path: str | None = None
+    rejects_path: str | None = None
+    data_docs_path: str | None = None
+    source: str | None = None
+    quarantined_path: str | None = None
+    export_location: str | None = None
+    api_calls: int = 0
+    api_stats: dict[str, Any] | None = None
+    version: int = ARTIFACT_VERSION
+
+
+@dataclass(frozen=True)
+class PlanDocument(Artifact):
+    """The plan (``plan.json``, written by the plan stage; ``plan.md`` says the same for
+    people): its counts, every change but the unchanged (employee ids and attribute names),
+    the removal threshold and how the target was read. A plan that could not be made says why
+    (``error``, and the pre-flight ``check`` that refused)."""
+
+    NAME: ClassVar[str] = PLAN
+
+    run_id: str = ""
+    dry_run: bool = False
+    dry_run_reason: str | None = None
+    employee_ids: list[str] = field(default_factory=list)
+    unknown_employee_ids: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    managed_users: int = 0
+    removal_threshold: int = 0
+    active_after: int = 0
+    bulk: dict[str, Any] = field(default_factory=dict)
+    api_calls: int = 0
+    api_stats: dict[str, Any] | None = None
+    target_read: str = ""
+    not_synced_attributes: list[str] = field(default_factory=list)
+    quarantined_employee_ids: list[str] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    check: str | None = None
+    version: int = ARTIFACT_VERSION
+
+
+@dataclass(frozen=True)
+class BatchIndex(Artifact):
     """What the plan stage hands the batch jobs: the batch files of each phase (``phase1``,
     the first wave; ``phase2``, the manager wave; ``held_batches``, removals waiting for a
     human). The ``plan`` task returns it (XCom), and it is kept as ``batches/index.json``."""
+
+    NAME: ClassVar[str] = INDEX
 
     dry_run: bool = False
     planned: dict[str, int] = field(default_factory=dict)
@@ -88,15 +167,9 @@ class BatchIndex:
     plan_path: str | None = None
     version: int = ARTIFACT_VERSION
 
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> BatchIndex:
-        return _typed(cls, data, where)
-
 
 @dataclass
-class Batch:
+class Batch(Artifact):
     """One batch job's changes (``batches/<id>.json``, written by the plan; the manager wave
     writes its filled-in copy to ``batches/linked/``). ``changes`` are ``plan.Change`` dicts;
     ``bulk``, the target's RFC 7644 Bulk limits when the plan found it advertising Bulk."""
@@ -107,15 +180,9 @@ class Batch:
     bulk: dict[str, Any] = field(default_factory=dict)
     version: int = ARTIFACT_VERSION
 
-    to_dict = asdict
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> Batch:
-        return _typed(cls, data, where)
-
 
 @dataclass(frozen=True)
-class BatchResults:
+class BatchResults(Artifact):
     """What a batch job did (``results/<id>.json``): one result per operation (``results``),
     their counts (``summary``), this attempt's requests (``api_calls``), every attempt's
     client figures (``api_stats``) and how the target could not be reached, if it could not."""
@@ -128,11 +195,62 @@ class BatchResults:
     unreachable_target: dict[str, Any] | None = None
     version: int = ARTIFACT_VERSION
 
-    to_dict = asdict
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: object = "") -> BatchResults:
-        return _typed(cls, data, where)
+@dataclass
+class Report(Artifact):
+    """The run report (``report.json``, written by the report task whatever happened
+    upstream): what was planned, applied and refused, the requests every stage sent
+    (``reporting.api_figures``), where the run's other artifacts are, and, for a run that did
+    not succeed, why (``failure_reason``). Read by the webhook, the alerts, the UI and
+    ``make sync``; counts and employee ids only (``refused`` names the server's reasons)."""
+
+    NAME: ClassVar[str] = REPORT
+
+    run_id: str = ""
+    status: str = "failed"
+    dry_run: bool = False
+    dry_run_reason: str | None = None
+    logical_date: str | None = None
+    export_location: str | None = None
+    rows: int = 0
+    rejected: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    operations: dict[str, Any] = field(default_factory=dict)  # per change type and outcome
+    unchanged: int = 0
+    conflict: int = 0
+    failed: int = 0
+    held: int = 0
+    # Present in the export but quarantined by the gate: left exactly as they are.
+    quarantined: int = 0
+    quarantined_employee_ids: list[str] = field(default_factory=list)
+    # Mapped attributes the target does not declare in its /Schemas: not synced there.
+    not_synced_attributes: list[str] = field(default_factory=list)
+    writes: int = 0
+    missing_batches: list[str] = field(default_factory=list)
+    failure_share: float = 0.0
+    api_calls: int = 0  # every attempt of every stage's client, as the target counts them
+    api_calls_by_method: dict[str, int] = field(default_factory=dict)
+    api_calls_by_status: dict[str, int] = field(default_factory=dict)
+    http_429: int = 0
+    retries: int = 0
+    token_requests: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p95, max
+    duration_s: float = 0.0
+    duration_seconds: float = 0.0  # the older name of duration_s
+    report_path: str | None = None
+    plan_path: str | None = None
+    plan_summary_path: str | None = None
+    rejects_path: str | None = None
+    data_docs_path: str | None = None
+    finished_at: str | None = None
+    # Intents without a result line, closed now (by outcome): writes a killed job made.
+    intents_closed: dict[str, int] = field(default_factory=dict)
+    # The server's own explanation of each refused operation (also refused.md, escaped).
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    refused_summary_path: str | None = None
+    failure_reason: str | None = None
+    version: int = ARTIFACT_VERSION
 
 
 class ArtifactVersionError(ValueError):
@@ -140,7 +258,7 @@ class ArtifactVersionError(ValueError):
     workers or triggerers on different releases)."""
 
 
-def _checked(data: Mapping[str, Any], what: str, where: object) -> Mapping[str, Any]:
+def check_version(data: Mapping[str, Any], what: str, where: object) -> Mapping[str, Any]:
     """``data`` when this release reads its format ``version`` (absent: 1)."""
     version = int(data.get("version") or 1)
     if version > ARTIFACT_VERSION:
@@ -149,12 +267,6 @@ def _checked(data: Mapping[str, Any], what: str, where: object) -> Mapping[str, 
             f"up to {ARTIFACT_VERSION}: run the same release on every worker and triggerer"
         )
     return data
-
-
-def _typed(cls: Any, data: Mapping[str, Any], where: object) -> Any:
-    _checked(data, cls.__name__, where)
-    known = set(cls.__dataclass_fields__)
-    return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Run:
@@ -206,8 +318,21 @@ class Run:
         path = self.path(name)
         data = read_optional(path)
         if isinstance(data, dict):
-            _checked(data, name, path)
+            check_version(data, name, path)
         return data
+
+    def load(self, kind: type[A]) -> A | None:
+        """The run's artifact of type ``kind`` (``GateSummary``, ``PlanDocument``,
+        ``BatchIndex``, ``Report``), or ``None`` when it was never written.
+
+        :raises ArtifactVersionError: It was written in a newer format than this release reads.
+        """
+        data = read_optional(self.path(kind.NAME))
+        return kind.from_dict(data, self.path(kind.NAME)) if isinstance(data, dict) else None
+
+    def save(self, artifact: Artifact) -> StorePath:
+        """Write one of the run's typed artifacts where its type says (``NAME``)."""
+        return self.write_json(artifact.NAME, artifact.to_dict())
 
     def write_json(self, name: str, data: Any) -> StorePath:
         """Write a JSON artifact; a document (the gate summary, the plan, the report, the
@@ -271,13 +396,6 @@ class Run:
 
     def batch_path(self, batch_id: str) -> Path:
         return self.root / "batches" / f"{batch_id}.json"
-
-    def index(self) -> BatchIndex | None:
-        data = self.read(INDEX)
-        return BatchIndex.from_dict(data, self.path(INDEX)) if data is not None else None
-
-    def write_index(self, index: BatchIndex) -> None:
-        self.write_json(INDEX, index.to_dict())
 
     def clear_batches(self) -> None:
         """Forget the batches and results of an earlier attempt at planning (a retried plan

@@ -2,13 +2,13 @@
 the sync's state and the audit trail, the machine's Redis as the Celery broker and as the shared
 rate limiter, an S3 endpoint (moto's server) for the HRIS export and the run store, and the real
 api-server, scheduler, dag-processor, two triggerers and Celery workers, each component with its
-own ``GENESYS_SYNC_HOME``: nothing of the sync's passes through a local disk.
+own ``GENESYS_SYNC_HOME`` and ``AIRFLOW_HOME``: nothing passes through a local disk, the task
+and trigger logs included (Airflow's remote logging, to the same bucket).
 
 A scheduled run of 300 employees converges user by user although the Celery worker running
 ``validate`` is killed (SIGKILL) mid-task, both triggerers run batch jobs, every artifact is in
 the bucket and none in any home, and the target's limit, counted over every token of the OAuth
-client together, is never exceeded. (Airflow's own ``AIRFLOW_HOME``, its task logs, stays
-shared, as the official compose file shares ``./logs``; remote logging is Airflow's business.)
+client together, is never exceeded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import secrets
 import signal
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -111,6 +110,11 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         # One batch job per triggerer at a time: the jobs spread over both, running at once.
         "AIRFLOW__TRIGGERER__CAPACITY": "1",
+        # Task and trigger logs where the api-server reads them, whichever host ran the task.
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{bucket}/airflow-logs",
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "aws_default",
+        "AIRFLOW__LOGGING__DELETE_LOCAL_LOGS": "True",
         **store_env,  # the run store in the bucket, and the aws_default connection
         "GENESYS_SYNC_STATE_URL": databases["state"],
         "GENESYS_SYNC_AUDIT_STORE": "database",
@@ -123,8 +127,9 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
     homes = tmp_path / "homes"
 
     def component(name: str, *args: str) -> subprocess.Popen:
-        """A component with a home of its own, as on a host of its own."""
-        return start({**env, "GENESYS_SYNC_HOME": str(homes / name)}, logs, name, *args)
+        """A component with homes of its own, as on a host of its own."""
+        own = {"GENESYS_SYNC_HOME": str(homes / name), "AIRFLOW_HOME": str(homes / name / "af")}
+        return start({**env, **own}, logs, name, *args)
 
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     logs = tmp_path / "logs"
@@ -163,20 +168,23 @@ def test_a_celery_deployment_converges_with_a_worker_killed_and_two_triggerers(
         target = Target("sandbox", sandbox_server, True)
         skip = {r["employee_id"] for r in rows if r["employee_id"] in ("E1037", "E1048")}
         wrong = mismatches(target, rows, skip)
-        task_logs = Path(env["AIRFLOW_HOME"]) / "logs" / "dag_id=genesys_user_sync"
-        trigger_logs = list(task_logs.glob(f"run_id={run_id}/task_id=*/*/*.trigger.*"))
-        triggerers = {p.name.rsplit(".trigger.", 1)[1] for p in trigger_logs}
         stats = sandbox_server.stats()
         report = deployment.report(run_id)  # read from the bucket
         run_keys = s3.keys(bucket, f"genesys-sync/runs/{safe_run_id(run_id)}/")
     finally:
-        stop(procs)
+        stop(procs)  # a component uploads its last logs as it stops
+    task_logs = s3.keys(bucket, f"airflow-logs/dag_id=genesys_user_sync/run_id={run_id}/")
+    triggerers = {key.rsplit(".trigger.", 1)[1] for key in task_logs if ".trigger." in key}
     assert run["state"] == "success", (logs / "scheduler.log").read_text()[-4000:]
     assert state == "success" and tries == 2, "validate ran again after its worker died"
     assert wrong == [] and duplicates(users) == 0
     active = {r["employee_id"] for r in rows if r["status"] == "active"} - skip
     assert set(by_external_id(users)) == active
     assert len(triggerers) == 2, f"batch jobs ran in {triggerers}"
+    # The retried validate's log is in the bucket (its first attempt's died with its worker).
+    assert any("/task_id=validate/attempt=2.log" in key for key in task_logs), task_logs
+    local = [p for p in homes.rglob("dag_id=genesys_user_sync/**/*.log") if "trigger" in p.name]
+    assert local == [], "a trigger log is kept on a triggerer's disk only"
     assert stats["rate_limited"] == 0, "two triggerers, one budget: no 429"
     assert unaudited_writes_in(env["GENESYS_SYNC_STATE_URL"], users) == 0
     assert report["status"] == "success" and report["applied"]["create"] == len(active)

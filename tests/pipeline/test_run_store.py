@@ -19,7 +19,7 @@ def test_the_manager_wave_leaves_the_planned_batches_as_planned(sandbox_target, 
     assert result.ok, result.error
     with sync_home_env(sync_home):
         run = Run(result.run_id)
-        index = run.index()
+        index = run.load(runs.BatchIndex)
     assert index is not None and index.phase2, "the sample needs a second wave at 10 a batch"
     for path in index.phase2:
         planned = runs.read_batch(run.batch_path(runs.batch_id_of(path)))

@@ -30,6 +30,14 @@ def test_a_run_without_a_report_or_with_a_broken_one_is_left_out(runs_root: Path
     assert artifacts.read_run("running").report is None
 
 
+def test_a_report_from_a_newer_release_is_left_out_not_misread(runs_root: Path, caplog):
+    newer = write_run(runs_root, "newer", "2026-12-03T00:00:00+00:00")
+    report = json.loads((newer / "report.json").read_text(encoding="utf-8"))
+    (newer / "report.json").write_text(json.dumps({**report, "version": 99}), encoding="utf-8")
+    assert [r.run_id for r in artifacts.list_runs()] == [DRY_RUN, APPLIED_RUN]
+    assert "format version 99" in caplog.text and "same release" in caplog.text
+
+
 def test_one_run_reads_back_its_plan_report_rejects_and_held_removals(runs_root: Path):
     run = artifacts.read_run(APPLIED_RUN)
     assert run is not None and run.run_id == APPLIED_RUN

@@ -14,7 +14,7 @@ from genesys_sync import report as reporting
 from genesys_sync.config import SyncConfig
 from genesys_sync.failpoints import failpoint
 from genesys_sync.mapping import MANAGER_PATH
-from genesys_sync.runs import Run, read_optional, results_path
+from genesys_sync.runs import Run, results_path
 from genesys_sync.scim.connection import ScimConnectionConfig
 from genesys_sync.stages.common import SyncFailed
 from genesys_sync.stages.plan import DISCOVERY
@@ -47,14 +47,15 @@ def finish_stage(
     """
     run = Run(run_id)
     run.prepare()
-    gate = run.read(runs.GATE) or {}
-    plan_doc = run.read(runs.PLAN) or {}
-    planned = plan_doc.get("counts") or {}
-    plan_out = run.read(runs.INDEX) or {}
-    expected = [*plan_out.get("phase1", []), *plan_out.get("phase2", [])]
-    held_files = list(plan_out.get("held_batches", []))
+    gate = run.load(runs.GateSummary)
+    blocked = gate is not None and not gate.passed
+    gate = gate or runs.GateSummary()  # none: the gate never ran, so nothing was read
+    plan_doc = run.load(runs.PlanDocument)
+    planned = plan_doc.counts if plan_doc else {}
+    index = run.load(runs.BatchIndex)
+    expected = [*index.phase1, *index.phase2] if index else []
+    held_files = list(index.held_batches) if index else []
     results: list[dict[str, Any]] = []
-    api_calls = int(gate.get("api_calls") or 0) + int(plan_doc.get("api_calls") or 0)
     api_stats = [_api_stats(gate), _api_stats(plan_doc)]  # every client's, summed below
     missing = []
     held_applied = 0
@@ -80,7 +81,6 @@ def finish_stage(
         results.extend(done.results)
         if done.unreachable_target:
             unreachable_jobs.append(done.unreachable_target)
-        api_calls += done.api_calls
         api_stats.append(done.api_stats or {"total": done.api_calls})
         held_applied += len(done.results) if held else 0
 
@@ -90,8 +90,8 @@ def finish_stage(
     failed = counts["outcomes"]["failed"]
     failure_share = failed / attempted if attempted else 0.0
     unreachable = sum(1 for r in results if r.get("unreachable"))
-    dry_run = bool(plan_out.get("dry_run", plan_doc.get("dry_run", False)))
-    if not plan_out or missing or unreachable or failure_share > config.sync.max_failure_fraction:
+    dry_run = index.dry_run if index else bool(plan_doc and plan_doc.dry_run)
+    if not index or missing or unreachable or failure_share > config.sync.max_failure_fraction:
         status = "failed"
     else:
         status = "success"
@@ -114,8 +114,8 @@ def finish_stage(
             store.record_export(
                 run_id,
                 logical_date,
-                int(gate.get("row_count") or 0),
-                int(gate.get("accepted_count") or 0),
+                gate.row_count,
+                gate.accepted_count,
                 applied=True,
                 full_export=not employee_ids,
             )
@@ -124,52 +124,47 @@ def finish_stage(
 
     duration = (datetime.now(UTC) - started_at).total_seconds() if started_at else 0.0
     figures = reporting.api_figures(api_stats)  # what every stage's client sent, summed
-    api_calls = figures["api_calls"]  # every attempt of every batch job, as the target counts
-    report = {
-        "run_id": run_id,
-        "status": status,
-        "dry_run": dry_run,
-        "dry_run_reason": plan_doc.get("dry_run_reason"),
-        "logical_date": str(logical_date) if logical_date else None,
-        "export_location": gate.get("export_location"),
-        "rows": gate.get("row_count", 0),
-        "rejected": gate.get("rejected_count", 0),
-        "planned": planned,
-        "applied": counts["applied"],
-        "operations": counts["operations"],  # per change type and outcome
-        "unchanged": planned.get("unchanged", 0),
-        "conflict": planned.get("conflict", 0) + counts["outcomes"]["conflict"],
-        "failed": failed,
-        "held": planned.get("held", 0) - held_applied,
-        # Present in the export but quarantined by the gate: left exactly as they are.
-        "quarantined": planned.get("quarantined", 0),
-        "quarantined_employee_ids": plan_doc.get("quarantined_employee_ids") or [],
-        # Mapped attributes the target does not declare in its /Schemas: not synced there.
-        "not_synced_attributes": plan_doc.get("not_synced_attributes") or [],
-        "writes": writes,
-        "missing_batches": missing,
-        "failure_share": round(failure_share, 4),
-        **figures,  # api_calls (total), api_calls_by_method, http_429, retries, latency_ms
-        "duration_s": round(duration, 3),
-        "duration_seconds": round(duration, 3),  # the older name of duration_s
-        "report_path": str(run.path(runs.REPORT)),
-        "plan_path": str(run.path(runs.PLAN)) if plan_doc else None,
-        "plan_summary_path": str(run.path(runs.PLAN_MARKDOWN)) if plan_doc else None,
-        "rejects_path": gate.get("rejects_path"),
-        "data_docs_path": gate.get("data_docs_path"),
-        "finished_at": audit.utcnow_iso(),
-        # Intents without a result line, closed now (by outcome): writes a killed job made.
-        "intents_closed": closed,
-        # The server's own explanation of each refused operation (owner-only file).
-        "refused": refused_operations(results),
-    }
+    report = runs.Report(
+        run_id=run_id,
+        status=status,
+        dry_run=dry_run,
+        dry_run_reason=plan_doc.dry_run_reason if plan_doc else None,
+        logical_date=str(logical_date) if logical_date else None,
+        export_location=gate.export_location,
+        rows=gate.row_count,
+        rejected=gate.rejected_count,
+        planned=planned,
+        applied=counts["applied"],
+        operations=counts["operations"],
+        unchanged=planned.get("unchanged", 0),
+        conflict=planned.get("conflict", 0) + counts["outcomes"]["conflict"],
+        failed=failed,
+        held=planned.get("held", 0) - held_applied,
+        quarantined=planned.get("quarantined", 0),
+        quarantined_employee_ids=plan_doc.quarantined_employee_ids if plan_doc else [],
+        not_synced_attributes=plan_doc.not_synced_attributes if plan_doc else [],
+        writes=writes,
+        missing_batches=missing,
+        failure_share=round(failure_share, 4),
+        **figures,  # every attempt of every stage's client, as the target counts them
+        duration_s=round(duration, 3),
+        duration_seconds=round(duration, 3),
+        report_path=str(run.path(runs.REPORT)),
+        plan_path=str(run.path(runs.PLAN)) if plan_doc else None,
+        plan_summary_path=str(run.path(runs.PLAN_MARKDOWN)) if plan_doc else None,
+        rejects_path=gate.rejects_path,
+        data_docs_path=gate.data_docs_path,
+        finished_at=audit.utcnow_iso(),
+        intents_closed=closed,
+        refused=refused_operations(results),
+    )
     try:
         audit.audit(
             "SYNC_SUCCESS" if status == "success" else "SYNC_FAILURE",
             run_id,
             writes=writes,
             failed=failed,
-            api_calls=api_calls,
+            api_calls=report.api_calls,
             latency_ms=int(duration * 1000),
             dry_run=dry_run,
             missing_batches=missing,
@@ -177,35 +172,38 @@ def finish_stage(
         )
     except audit.AuditUnavailable as exc:
         audit_error = audit_error or str(exc)
-        report["status"] = status = "failed"
-    report["failure_reason"] = (
+        report.status = status = "failed"
+    report.failure_reason = (
         None
         if status == "success"
         else audit_error
-        or plan_doc.get("error")
+        or (plan_doc.error if plan_doc else None)
         or _failure_reason(
-            missing, unreachable, counts, attempted, config, bool(plan_out), gate, unreachable_jobs
+            missing, unreachable, counts, attempted, config, bool(index), blocked, unreachable_jobs
         )
     )
-    if report["refused"]:  # the same list for a human, every server text escaped
-        path = run.write_text(runs.REFUSED, refused_markdown(run_id, report["refused"]))
-        report["refused_summary_path"] = str(path)
+    if report.refused:  # the same list for a human, every server text escaped
+        path = run.write_text(runs.REFUSED, refused_markdown(run_id, report.refused))
+        report.refused_summary_path = str(path)
     failpoint("report.before_file")
-    run.write_json(runs.REPORT, report)
+    run.save(report)
     run.restrict()  # every run artifact owner-only, whatever the umask
-    for line in reporting.format_summary(report).splitlines():
+    document = report.to_dict()
+    for line in reporting.format_summary(document).splitlines():
         log.info("%s", line)  # the task log's main section (the CLI prints the report it reads)
-    metrics.emit_run_metrics(report)  # the report's figures, where Airflow's [metrics] says
+    metrics.emit_run_metrics(document)  # the report's figures, where Airflow's [metrics] says
     return {
-        k: report[k]
+        k: document[k]
         for k in ("status", "writes", "failed", "held", "api_calls", "report_path", "dry_run")
     }
 
 
-def _api_stats(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _api_stats(doc: runs.GateSummary | runs.PlanDocument | None) -> dict[str, Any]:
     """A stage artifact's client stats (``api_stats``), or just its ``api_calls`` when it was
     written before stats were kept."""
-    return doc.get("api_stats") or {"total": int(doc.get("api_calls") or 0)}
+    if doc is None:
+        return {"total": 0}
+    return doc.api_stats or {"total": doc.api_calls}
 
 
 def _applied_managers(
@@ -390,7 +388,7 @@ def _unreachable_reason(jobs: Sequence[Mapping[str, Any]], operations: int) -> s
 
 
 def _failure_reason(
-    missing, unreachable, counts, attempted, config, planned, gate, unreachable_jobs=()
+    missing, unreachable, counts, attempted, config, planned, blocked, unreachable_jobs=()
 ) -> str:
     if unreachable_jobs:
         reason = _unreachable_reason(unreachable_jobs, unreachable)
@@ -406,7 +404,7 @@ def _failure_reason(
             f"{counts['outcomes']['failed']} of {attempted} operations failed "
             f"(limit {config.sync.max_failure_fraction:.0%})"
         )
-    if gate and not gate.get("passed", True):
+    if blocked:
         return "the validation gate blocked the export (nothing was written)"
     return "the run stopped before its plan was made (nothing was written)"
 
@@ -425,25 +423,23 @@ def failed_tasks_of(
 def check_outcome(run_id: str, failed_tasks: Sequence[str] = ()) -> dict[str, Any]:
     """The run's verdict: raise ``SyncFailed`` unless every task and the report say success.
     ``failed_tasks``: the tasks in state ``failed``, the earliest stage first."""
-    path = Run(run_id).path(runs.REPORT)
-    report = read_optional(path)
+    run = Run(run_id)
+    path, report = run.path(runs.REPORT), run.load(runs.Report)
     if report is None:
         _record_verdict(run_id, failed_tasks, "the run wrote no report: see the report task's log")
         raise SyncFailed(f"Sync run {run_id} wrote no report: see the report task's log.")
     if failed_tasks:
-        reason = report.get("failure_reason") or "see its log"
+        reason = report.failure_reason or "see its log"
         _record_verdict(run_id, failed_tasks, reason)
         raise SyncFailed(
             f"Sync run {run_id} failed: stage {failed_tasks[0]} failed first"
             + (f" (then {', '.join(failed_tasks[1:])})" if failed_tasks[1:] else "")
             + f" ({reason}). Report: {path}"
         )
-    if report["status"] != "success":
-        _record_verdict(run_id, ("report",), report.get("failure_reason") or "see the report")
-        raise SyncFailed(
-            f"Sync run {run_id} failed: {report.get('failure_reason')}. Report: {path}"
-        )
-    return {"status": "success", "writes": report["writes"], "report_path": str(path)}
+    if report.status != "success":
+        _record_verdict(run_id, ("report",), report.failure_reason or "see the report")
+        raise SyncFailed(f"Sync run {run_id} failed: {report.failure_reason}. Report: {path}")
+    return {"status": "success", "writes": report.writes, "report_path": str(path)}
 
 
 def _record_verdict(run_id: str, failed_tasks: Sequence[str], reason: str) -> None:

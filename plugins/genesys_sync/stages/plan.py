@@ -360,10 +360,7 @@ def plan_stage(
                 "missing, so nothing was planned or written. Check the target's paging "
                 "(startIndex, count, totalResults) and rerun."
             )
-            run.write_json(
-                runs.PLAN,
-                {"run_id": run_id, "error": message, "check": exc.check, "counts": {}},
-            )
+            run.save(runs.PlanDocument(run_id=run_id, error=message, check=exc.check))
             audit.audit("PLAN_STOPPED", run_id, check=exc.check)
             raise PlanStopped(message) from exc
         if discovery is None:  # read from the target: cache it for incremental runs
@@ -462,29 +459,29 @@ def plan_stage(
         "max_operations": max_ops,
         "max_payload": max_payload,
     }
-    plan_doc = {
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "dry_run_reason": dry_reason,
-        "employee_ids": list(params.employee_ids),
-        "unknown_employee_ids": unknown,
-        "counts": counts,
-        "managed_users": plan.managed_count,
-        "removal_threshold": plan.removal_threshold,
-        "active_after": plan.active_after,
-        "bulk": bulk,
-        "api_calls": calls,
-        "api_stats": api_stats,
-        "target_read": "full"
+    plan_doc = runs.PlanDocument(
+        run_id=run_id,
+        dry_run=dry_run,
+        dry_run_reason=dry_reason,
+        employee_ids=list(params.employee_ids),
+        unknown_employee_ids=unknown,
+        counts=counts,
+        managed_users=plan.managed_count,
+        removal_threshold=plan.removal_threshold,
+        active_after=plan.active_after,
+        bulk=bulk,
+        api_calls=calls,
+        api_stats=api_stats,
+        target_read="full"
         if view.full
         else f"incremental ({len(scope.look_up)} users looked up"
         + (f", {len(scope.from_state)} planned from the state)" if scope.from_state else ")"),
         # Mapped attributes the target does not declare: never synced there (named once).
-        "not_synced_attributes": list(unsupported_paths(view.schemas)),
-        "quarantined_employee_ids": sorted(quarantined),
-        "changes": [c.summary() for c in plan.changes if c.kind is not Kind.UNCHANGED],
-    }
-    run.write_json(runs.PLAN, plan_doc)
+        not_synced_attributes=list(unsupported_paths(view.schemas)),
+        quarantined_employee_ids=sorted(quarantined),
+        changes=[c.summary() for c in plan.changes if c.kind is not Kind.UNCHANGED],
+    )
+    run.save(plan_doc)
     run.write_text(runs.PLAN_MARKDOWN, plan_markdown(plan_doc))
 
     # New users in dependency order: a create after its manager's, with manager.value set;
@@ -503,7 +500,7 @@ def plan_stage(
         held_batches=[] if dry_run else write_batches(run, "held", plan.held, config, bulk),
         plan_path=str(run.path(runs.PLAN)),
     )
-    run.write_index(index)
+    run.save(index)
     audit.audit("PLANNED", run_id, dry_run=dry_run, counts=counts, reason=dry_reason)
     return index.to_dict()
 
@@ -568,29 +565,29 @@ def write_batches(
     return paths
 
 
-def plan_markdown(plan_doc: Mapping[str, Any]) -> str:
+def plan_markdown(plan_doc: runs.PlanDocument) -> str:
     """The human-readable plan: one section per change type, employee ids and attribute names.
 
     Every value in it is escaped (``markup.md_text``): an employee id, a reason or a run id
     shows as text, never as HTML, a link or a formula."""
     from genesys_sync.markup import md_code, md_text
 
-    lines = [f"# Sync plan for run {md_text(plan_doc['run_id'])}", ""]
-    if plan_doc.get("dry_run"):
-        reason = md_text(plan_doc.get("dry_run_reason"))
+    lines = [f"# Sync plan for run {md_text(plan_doc.run_id)}", ""]
+    if plan_doc.dry_run:
+        reason = md_text(plan_doc.dry_run_reason)
         lines += [f"Dry run ({reason}): nothing is written.", ""]
-    counts = plan_doc["counts"]
+    counts = plan_doc.counts
     lines += ["| change | count |", "|---|---|"]
     lines += [f"| {md_text(k)} | {md_text(v)} |" for k, v in counts.items() if v]
-    if plan_doc.get("not_synced_attributes"):
+    if plan_doc.not_synced_attributes:
         lines += [
             "",
             "**Not synced**: the target does not declare "
-            + ", ".join(md_code(p) for p in plan_doc["not_synced_attributes"])
+            + ", ".join(md_code(p) for p in plan_doc.not_synced_attributes)
             + " in its /Schemas.",
         ]
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
-    for change in plan_doc["changes"]:
+    for change in plan_doc.changes:
         by_kind.setdefault(change["kind"], []).append(change)
     for kind, changes in by_kind.items():
         lines += ["", f"## {md_text(kind)} ({len(changes)})", ""]

@@ -156,13 +156,14 @@ def validate_stage(
         if catalogue is not None and scim is not None and scim.flavor == "genesys":
             store.set_meta(CATALOGUE_MISSES, str(_catalogue_misses(result)))
         result = run.kept(result, run_dir)
-        summary = {
-            **result.to_dict(),
-            "api_calls": calls,
-            "api_stats": reporting.merge_client_stats(api_stats),
-            "export_location": location,
-        }
-        run.write_json(runs.GATE, summary)
+        run.save(
+            runs.GateSummary(
+                **result.to_dict(),
+                api_calls=calls,
+                api_stats=reporting.merge_client_stats(api_stats),
+                export_location=location,
+            )
+        )
         if not result.passed:
             audit.audit(
                 "GATE_BLOCKED",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 from genesys_sync import runs
 from genesys_sync.runs import Run, StorePath, runs_root
 from genesys_sync.settings import safe_run_id
+
+log = logging.getLogger(__name__)
 
 #: At most this many rejected rows are read (the page says how many more there are).
 MAX_REJECT_ROWS = 500
@@ -199,7 +202,14 @@ def _read_json(path: StorePath) -> dict[str, Any] | None:
         data = json.loads(text)
     except ValueError:
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    try:
+        runs.check_version(data, path.name, path)
+    except runs.ArtifactVersionError as exc:  # a newer release wrote it: not shown, not misread
+        log.warning("%s", exc)
+        return None
+    return data
 
 
 def _read_rejects(path: StorePath) -> Rejects | None:
