@@ -149,9 +149,9 @@ async def test_the_window_follows_the_median_round_trip_not_an_outlier() -> None
     client.stats.latencies_ms = [20.0] * 30 + [2000.0] * 20  # a few slow answers
     applier = BatchApplier(client)
     assert applier.in_flight.limit() == in_flight_for(3000, 0.02) == 2
-    client.stats.latencies_ms = [20.0] * 20 + [60.0] * 30  # a target slowing as it fills
+    client.stats.latencies_ms += [20.0] * 20 + [60.0] * 30  # a target slowing as it fills
     assert applier.in_flight.limit() == in_flight_for(3000, 0.06) == 6
-    client.stats.latencies_ms = [2000.0] * 50  # slow all along: follow it, up to the bound
+    client.stats.latencies_ms += [2000.0] * 50  # slow from now on: follow it, up to the bound
     assert applier.in_flight.limit() == in_flight_for(3000, 2.0) == MAX_IN_FLIGHT
 
 

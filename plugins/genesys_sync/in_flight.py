@@ -57,6 +57,7 @@ class InFlight:
         self._client = client
         self._fixed = fixed
         self._changed = asyncio.Condition()
+        self._sized: tuple[tuple[float, int], int] | None = None  # (rate, round trips seen), size
         self.active = 0
         self.peak = 0
 
@@ -67,9 +68,12 @@ class InFlight:
         if not rate:
             return DEFAULT_IN_FLIGHT
         latencies = getattr(getattr(self._client, "stats", None), "latencies_ms", None) or ()
-        recent = latencies[-RECENT:]
-        round_trip = statistics.median(recent) / 1000 if recent else ASSUMED_ROUND_TRIP_S
-        return in_flight_for(rate, round_trip)
+        seen = (rate, len(latencies))
+        if self._sized is None or self._sized[0] != seen:  # a waiter woken again: no new median
+            recent = latencies[-RECENT:]
+            round_trip = statistics.median(recent) / 1000 if recent else ASSUMED_ROUND_TRIP_S
+            self._sized = (seen, in_flight_for(rate, round_trip))
+        return self._sized[1]
 
     async def __aenter__(self) -> InFlight:
         async with self._changed:
