@@ -51,12 +51,13 @@ def finish_stage(
     blocked = gate is not None and not gate.passed
     gate = gate or runs.GateSummary()  # none: the gate never ran, so nothing was read
     plan_doc = run.load(runs.PlanDocument)
-    planned = plan_doc.counts if plan_doc else {}
+    plan = plan_doc or runs.PlanDocument(run_id=run_id)  # none: the plan was never made
+    planned = plan.counts
     index = run.load(runs.BatchIndex)
     expected = [*index.phase1, *index.phase2] if index else []
     held_files = list(index.held_batches) if index else []
     results: list[dict[str, Any]] = []
-    api_stats = [_api_stats(gate), _api_stats(plan_doc)]  # every client's, summed below
+    api_stats = [_api_stats(gate), _api_stats(plan)]  # every client's, summed below
     missing = []
     held_applied = 0
     granted: dict[tuple[str, str], list[str]] = {}  # the roles the sync owns once applied
@@ -90,7 +91,7 @@ def finish_stage(
     failed = counts["outcomes"]["failed"]
     failure_share = failed / attempted if attempted else 0.0
     unreachable = sum(1 for r in results if r.get("unreachable"))
-    dry_run = index.dry_run if index else bool(plan_doc and plan_doc.dry_run)
+    dry_run = index.dry_run if index else plan.dry_run
     if not index or missing or unreachable or failure_share > config.sync.max_failure_fraction:
         status = "failed"
     else:
@@ -128,7 +129,7 @@ def finish_stage(
         run_id=run_id,
         status=status,
         dry_run=dry_run,
-        dry_run_reason=plan_doc.dry_run_reason if plan_doc else None,
+        dry_run_reason=plan.dry_run_reason,
         logical_date=str(logical_date) if logical_date else None,
         export_location=gate.export_location,
         rows=gate.row_count,
@@ -141,8 +142,8 @@ def finish_stage(
         failed=failed,
         held=planned.get("held", 0) - held_applied,
         quarantined=planned.get("quarantined", 0),
-        quarantined_employee_ids=plan_doc.quarantined_employee_ids if plan_doc else [],
-        not_synced_attributes=plan_doc.not_synced_attributes if plan_doc else [],
+        quarantined_employee_ids=plan.quarantined_employee_ids,
+        not_synced_attributes=plan.not_synced_attributes,
         writes=writes,
         missing_batches=missing,
         failure_share=round(failure_share, 4),
@@ -177,7 +178,7 @@ def finish_stage(
         None
         if status == "success"
         else audit_error
-        or (plan_doc.error if plan_doc else None)
+        or plan.error
         or _failure_reason(
             missing, unreachable, counts, attempted, config, bool(index), blocked, unreachable_jobs
         )
@@ -198,11 +199,9 @@ def finish_stage(
     }
 
 
-def _api_stats(doc: runs.GateSummary | runs.PlanDocument | None) -> dict[str, Any]:
+def _api_stats(doc: runs.GateSummary | runs.PlanDocument) -> dict[str, Any]:
     """A stage artifact's client stats (``api_stats``), or just its ``api_calls`` when it was
     written before stats were kept."""
-    if doc is None:
-        return {"total": 0}
     return doc.api_stats or {"total": doc.api_calls}
 
 

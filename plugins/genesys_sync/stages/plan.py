@@ -294,7 +294,7 @@ def plan_stage(
     Employees the gate quarantined are present but not synced: left exactly as they are.
     A target listing that contradicts itself stops the plan (``PlanStopped``) before any
     batch is written."""
-    import pandas as pd
+    import pyarrow.parquet
 
     from genesys_sync.mapping import desired_users, supported_paths, unsupported_paths
     from genesys_sync.scim.bulk import bulk_limits
@@ -303,9 +303,11 @@ def plan_stage(
 
     run = Run(run_id)
     run.clear_batches()  # a retried plan starts from a clean slate
-    with runs.store_path(accepted_path).open("rb") as accepted:
-        frame = pd.read_parquet(accepted)
-    desired = desired_users(frame.to_dict("records"), config.sync.phone_types)
+    with runs.store_path(accepted_path).open(
+        "rb"
+    ) as accepted:  # rows as dicts: Arrow's, not pandas'
+        table = pyarrow.parquet.read_table(accepted)
+    desired = desired_users(table.to_pylist(), config.sync.phone_types)
     quarantine = read_quarantine(run.root)
     quarantined = set(quarantine.employee_ids) if quarantine else set()
     desired = {eid: u for eid, u in desired.items() if eid not in quarantined}
@@ -382,7 +384,9 @@ def plan_stage(
                 now=datetime.now(UTC),
                 managed_total=None if view.full else len(managed),
                 # A phone column the export lacks: its numbers are left alone this run.
-                phone_types=tuple(t for c, t in policy.phone_types.items() if c in frame),
+                phone_types=tuple(
+                    t for c, t in policy.phone_types.items() if c in table.column_names
+                ),
                 roles_authoritative=policy.roles_authoritative,
                 hold_missing_reason=hold_missing,
             ),
