@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Airflow reads its configuration when first imported: point it at a throw-away home before any
 # test module imports it, so tests never touch a developer's .sync-home or ~/airflow.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="genesys-sync-tests-"))
@@ -34,3 +36,12 @@ pytest_plugins = [
     "tests.fixtures.reliability",
     "tests.fixtures.s3",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _tokens_of_this_test_only():
+    """Each test's clients fetch their own first token: the process's token cache
+    (``scim.client._TOKENS``) would carry one over from a sandbox an earlier test reset."""
+    from genesys_sync.scim import client
+
+    client._TOKENS.clear()

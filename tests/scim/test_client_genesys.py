@@ -114,6 +114,39 @@ async def test_401_mid_run_renews_the_token_once(sandbox: SandboxHandle) -> None
     assert client.stats.retries == 0
 
 
+async def test_the_clients_of_one_process_share_the_oauth_clients_token(
+    sandbox: SandboxHandle,
+) -> None:
+    """Every batch job opens a client of its own: one token serves them all until it is about
+    to expire or is revoked (then one 401 and one fetch); another OAuth client's is its own."""
+    for _ in range(3):
+        async with AsyncScimClient(config_for(sandbox)) as client:
+            await client.list_all_users()
+    assert sandbox.stats()["token_requests"] == 1
+
+    sandbox.set_faults(expire_tokens=True)  # revoked by the login host
+    for _ in range(2):
+        async with AsyncScimClient(config_for(sandbox)) as client:
+            await client.list_all_users()
+    stats = sandbox.stats()
+    assert stats["token_requests"] == 2 and stats["by_status"].get("401") == 1
+
+    sandbox.set_faults(expire_tokens=True, token_lifetime_seconds=2)
+    async with AsyncScimClient(config_for(sandbox)) as client:
+        await client.list_all_users()  # a 401, then a token that lives 2 s
+    await asyncio.sleep(2.1)
+    async with AsyncScimClient(config_for(sandbox)) as client:
+        await client.list_all_users()  # renewed before use, not after a 401
+    stats = sandbox.stats()
+    assert stats["token_requests"] == 4 and stats["by_status"].get("401") == 2
+
+    other = dataclasses.replace(config_for(sandbox), client_secret="not-the-secret")
+    async with AsyncScimClient(other) as client:
+        with pytest.raises(ScimAuthError):
+            await client.list_all_users()
+    assert sandbox.stats()["token_requests"] == 5, "another client's token is not lent"
+
+
 async def test_wrong_client_secret_is_an_auth_error(sandbox: SandboxHandle) -> None:
     config = dataclasses.replace(config_for(sandbox), client_secret="not-the-secret")
     sleeps = Sleeps()

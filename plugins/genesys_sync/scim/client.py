@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import os
 import ssl
@@ -113,6 +114,20 @@ def shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
+#: The access token each OAuth client last fetched in this process, with its renewal leeway:
+#: every batch job a triggerer runs opens a client of its own, and takes the token over
+#: instead of asking the login host for a new one each time (Genesys Cloud asks integrations to
+#: reuse a token until it expires). Held in memory only, never written or logged; a token
+#: revoked early costs one 401 and a fetch.
+_TOKENS: dict[tuple[str, str, str], tuple[dict[str, Any], float]] = {}
+
+
+def _token_key(config: ScimConnectionConfig) -> tuple[str, str, str]:
+    """The OAuth client a token belongs to: its token URL, client id and secret (a digest)."""
+    secret = hashlib.sha256((config.client_secret or "").encode()).hexdigest()
+    return (config.token_url or "", config.client_id or "", secret)
+
+
 @dataclass
 class ScimClientStats:
     """What one client sent: HTTP requests (token requests apart), retries and 429 answers,
@@ -164,8 +179,9 @@ class AsyncScimClient:
     retried (tenacity: exponential backoff with full jitter capped by ``max_backoff_seconds``,
     or the server's ``Retry-After`` whatever its length; ``deadline``, a ``time.monotonic()``
     value, caps both) on 429, 5xx, timeouts and connection errors, up to
-    ``max_attempts``. With OAuth client credentials the token is fetched on first use, renewed
-    before it expires, and renewed once more if the server still answers 401. Failures raise
+    ``max_attempts``. With OAuth client credentials the token is fetched on first use (or taken
+    over from an earlier client of the same OAuth client in this process, :data:`_TOKENS`),
+    renewed before it expires, and renewed once more if the server still answers 401. Failures raise
     the :class:`~genesys_sync.scim.errors.ScimError` subclass of the answer.
 
     Retrying a POST after a timeout or reset may repeat a create the server already did: the
@@ -228,6 +244,9 @@ class AsyncScimClient:
                 update_token=self._token_renewed,
                 **common,
             )
+            held = _TOKENS.get(_token_key(config))
+            if held is not None:  # an earlier batch job's token, renewed when about to expire
+                self._http.token, self._http.leeway = dict(held[0]), held[1]
         else:
             common["headers"]["Authorization"] = f"Bearer {config.bearer_token}"
             self._http = httpx.AsyncClient(**common)
@@ -262,6 +281,7 @@ class AsyncScimClient:
         expires_in = token.get("expires_in")
         if isinstance(expires_in, int | float) and expires_in > 0:
             self._oauth().leeway = min(60.0, expires_in * 0.1)
+        _TOKENS[_token_key(self.config)] = (dict(self._oauth().token), self._oauth().leeway)
         log.info("Fetched an OAuth access token (expires in %s s)", expires_in)
 
     async def _token_renewed(self, token: Mapping[str, Any], **_: Any) -> None:
