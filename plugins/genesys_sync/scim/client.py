@@ -206,6 +206,7 @@ class AsyncScimClient:
         self._http: httpx.AsyncClient | None = None
         self._limiter: RateLimiter | None = None
         self._token_lock: asyncio.Lock | None = None
+        self._token_slot = _token_key(config)  # where this OAuth client's token is kept
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class AsyncScimClient:
                 update_token=self._token_renewed,
                 **common,
             )
-            held = _TOKENS.get(_token_key(config))
+            held = _TOKENS.get(self._token_slot)
             if held is not None:  # an earlier batch job's token, renewed when about to expire
                 self._http.token, self._http.leeway = dict(held[0]), held[1]
         else:
@@ -281,7 +282,7 @@ class AsyncScimClient:
         expires_in = token.get("expires_in")
         if isinstance(expires_in, int | float) and expires_in > 0:
             self._oauth().leeway = min(60.0, expires_in * 0.1)
-        _TOKENS[_token_key(self.config)] = (dict(self._oauth().token), self._oauth().leeway)
+        _TOKENS[self._token_slot] = (dict(self._oauth().token), self._oauth().leeway)
         log.info("Fetched an OAuth access token (expires in %s s)", expires_in)
 
     async def _token_renewed(self, token: Mapping[str, Any], **_: Any) -> None:

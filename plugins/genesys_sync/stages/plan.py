@@ -303,9 +303,8 @@ def plan_stage(
 
     run = Run(run_id)
     run.clear_batches()  # a retried plan starts from a clean slate
-    with runs.store_path(accepted_path).open(
-        "rb"
-    ) as accepted:  # rows as dicts: Arrow's, not pandas'
+    # The accepted rows as dicts, built by Arrow (several times faster than pandas' to_dict).
+    with runs.store_path(accepted_path).open("rb") as accepted:
         table = pyarrow.parquet.read_table(accepted)
     desired = desired_users(table.to_pylist(), config.sync.phone_types)
     quarantine = read_quarantine(run.root)
